@@ -1,0 +1,278 @@
+"""The DANN of the paper (section 2.2), stacked: K independent models in one set of tensors.
+
+Each member has a feature extractor G_f (hidden layers with ReLU), a label head
+G_y and a domain head G_d (one linear layer each, sigmoid output). The total
+loss is L = L_y + lambda L_d (Eq. 6) and the gradients the optimizer sees are
+those of Eqs. 7-9::
+
+    dL/d(theta_y) = dL_y/d(theta_y)
+    dL/d(theta_d) = lambda dL_d/d(theta_d)
+    dL/d(theta_f) = dL_y/d(theta_f) - lambda dL_d/d(theta_f)
+
+that is, a gradient reversal layer between G_f and G_d. A single model is the
+stack with K = 1, so ``hepda train`` and ``hepda scan`` share this code.
+
+The backward pass is written out by hand rather than taken from autograd: for
+these small layers autograd's bookkeeping costs as much as the arithmetic
+(DESIGN.md, "Training speed"). The tests check it against autograd through an
+explicit gradient-reversal function.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+
+@dataclass(frozen=True)
+class BatchTargets:
+    """Per-event coefficients of one training batch (rows of the input batch).
+
+    ``coef_label`` holds w_i / m for source events (0 for target events), so
+    that L_y = sum_i coef_label_i * BCE_i (Eq. 4 with weights);
+    ``coef_domain`` holds the domain weights divided by the number of domain
+    events, 0 for events the discriminator mode does not show to G_d (Eq. 5).
+    """
+
+    label: Tensor  # (B,) 0/1 class label (ignored where coef_label == 0)
+    coef_label: Tensor  # (B,)
+    domain: Tensor  # (B,) 0 source, 1 target
+    coef_domain: Tensor  # (B,)
+
+
+def _bce_with_logits(z: Tensor, target: Tensor) -> Tensor:
+    # log(1 + e^z) - t z, stable for large |z|
+    return torch.nn.functional.softplus(z) - target * z
+
+
+class StackedDANN:
+    """K DANN members sharing layer shapes, each with its own weights and lambda.
+
+    Parameters are plain tensors with the member as the leading axis:
+    ``weights[l]`` is (K, in, out) and ``biases[l]`` (K, 1, out) for the
+    hidden layers, then the label head and the domain head. They are leaf
+    tensors whose ``.grad`` :meth:`forward_backward` fills, so any
+    element-wise ``torch.optim`` optimizer updates all members at once, and
+    exactly as it would update each member alone.
+    """
+
+    def __init__(
+        self,
+        n_features: int,
+        hidden: Sequence[int],
+        seeds: Sequence[int],
+        *,
+        dtype: torch.dtype = torch.float32,
+        device: str | torch.device = "cpu",
+    ) -> None:
+        if n_features <= 0 or not hidden or any(h <= 0 for h in hidden):
+            msg = f"need n_features > 0 and positive widths, got {n_features}, {hidden}"
+            raise ValueError(msg)
+        self.n_features = n_features
+        self.hidden = tuple(int(h) for h in hidden)
+        self.seeds = tuple(int(s) for s in seeds)
+        self.n_members = len(self.seeds)
+        self.dtype = dtype
+        self.device = torch.device(device)
+
+        # Same law as torch.nn.Linear's default: U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+        # for weights and biases, drawn per member from its own seed in float64
+        # so float32 and float64 runs start from the same numbers.
+        widths = (n_features, *self.hidden)
+        shapes = [(a, b) for a, b in zip(widths[:-1], widths[1:], strict=True)]
+        shapes += [(self.hidden[-1], 1), (self.hidden[-1], 1)]
+        per_member: list[list[tuple[Tensor, Tensor]]] = []
+        for seed in self.seeds:
+            gen = torch.Generator().manual_seed(seed)
+            layers = []
+            for fan_in, fan_out in shapes:
+                bound = 1.0 / math.sqrt(fan_in)
+                w = (torch.rand(fan_in, fan_out, generator=gen, dtype=torch.float64) * 2 - 1) * bound
+                b = (torch.rand(1, fan_out, generator=gen, dtype=torch.float64) * 2 - 1) * bound
+                layers.append((w, b))
+            per_member.append(layers)
+
+        self.weights: list[Tensor] = []
+        self.biases: list[Tensor] = []
+        for i in range(len(shapes)):
+            w = torch.stack([m[i][0] for m in per_member]).to(device=self.device, dtype=dtype)
+            b = torch.stack([m[i][1] for m in per_member]).to(device=self.device, dtype=dtype)
+            self.weights.append(w.requires_grad_(False))
+            self.biases.append(b.requires_grad_(False))
+
+    # -- parameters ---------------------------------------------------------
+
+    @property
+    def n_hidden_layers(self) -> int:
+        return len(self.hidden)
+
+    def parameters(self) -> list[Tensor]:
+        """All parameter tensors, in a fixed order (layer by layer, weight then bias)."""
+        out: list[Tensor] = []
+        for w, b in zip(self.weights, self.biases, strict=True):
+            out += [w, b]
+        return out
+
+    def parameter_names(self) -> list[str]:
+        names = []
+        for i in range(self.n_hidden_layers):
+            names += [f"extractor.{i}.weight", f"extractor.{i}.bias"]
+        names += ["label_head.weight", "label_head.bias"]
+        names += ["domain_head.weight", "domain_head.bias"]
+        return names
+
+    def state_dict(self) -> dict[str, Tensor]:
+        return {
+            n: p.detach().clone()
+            for n, p in zip(self.parameter_names(), self.parameters(), strict=True)
+        }
+
+    def load_state_dict(self, state: dict[str, Tensor]) -> None:
+        for name, p in zip(self.parameter_names(), self.parameters(), strict=True):
+            if state[name].shape != p.shape:
+                msg = f"checkpoint tensor {name} has shape {tuple(state[name].shape)}, expected {tuple(p.shape)}"
+                raise ValueError(msg)
+            p.copy_(state[name])
+
+    # -- forward ------------------------------------------------------------
+
+    def _extract(self, x: Tensor) -> list[Tensor]:
+        """Activations of every hidden layer, each (K, B, width); x is (B, F)."""
+        k = self.n_members
+        w0 = self.weights[0]
+        # One GEMM for the first layer of all members: (B, F) @ (F, K*h).
+        z = x @ w0.transpose(0, 1).reshape(self.n_features, -1)
+        z = z.view(x.shape[0], k, -1).transpose(0, 1) + self.biases[0]
+        acts = [torch.relu_(z)]
+        for w, b in zip(self.weights[1 : self.n_hidden_layers], self.biases[1:], strict=False):
+            acts.append(torch.relu_(torch.baddbmm(b, acts[-1], w)))
+        return acts
+
+    def _head(self, features: Tensor, which: int) -> Tensor:
+        i = self.n_hidden_layers + which
+        return torch.baddbmm(self.biases[i], features, self.weights[i]).squeeze(-1)
+
+    @torch.no_grad()
+    def logits(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Label and domain logits, each (K, B), for inputs x of shape (B, F)."""
+        feats = self._extract(x)[-1]
+        return self._head(feats, 0), self._head(feats, 1)
+
+    @torch.no_grad()
+    def features(self, x: Tensor) -> Tensor:
+        """The learned representation G_f(x), (K, B, width)."""
+        return self._extract(x)[-1]
+
+    # -- training step ------------------------------------------------------
+
+    @torch.no_grad()
+    def forward_backward(
+        self, x: Tensor, targets: BatchTargets, lambdas: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """Fill ``.grad`` of every parameter with Eqs. 7-9; return (L_y, L_d), each (K,).
+
+        ``lambdas`` is (K,): each member's lambda for this step. L_d is the
+        plain domain loss (not multiplied by lambda).
+        """
+        k = self.n_members
+        n_hidden = self.n_hidden_layers
+        acts = self._extract(x)
+        feats = acts[-1]
+        zy = self._head(feats, 0)
+        zd = self._head(feats, 1)
+
+        # Losses (Eqs. 4, 5) and their derivatives with respect to the logits.
+        loss_y = (_bce_with_logits(zy, targets.label) * targets.coef_label).sum(1)
+        loss_d = (_bce_with_logits(zd, targets.domain) * targets.coef_domain).sum(1)
+        dzy = (torch.sigmoid(zy) - targets.label) * targets.coef_label
+        dzd = (torch.sigmoid(zd) - targets.domain) * targets.coef_domain
+        dzd *= lambdas.to(dzd.dtype).view(k, 1)  # Eq. 8: theta_d sees lambda dL_d
+
+        # Heads: weight gradient (K, h, 1) and bias gradient (K, 1, 1).
+        wy, wd = self.weights[n_hidden], self.weights[n_hidden + 1]
+        grads_w: list[Tensor] = [torch.empty(0)] * len(self.weights)
+        grads_b: list[Tensor] = [torch.empty(0)] * len(self.biases)
+        grads_w[n_hidden] = torch.bmm(feats.transpose(1, 2), dzy.unsqueeze(-1))
+        grads_b[n_hidden] = dzy.sum(1).view(k, 1, 1)
+        grads_w[n_hidden + 1] = torch.bmm(feats.transpose(1, 2), dzd.unsqueeze(-1))
+        grads_b[n_hidden + 1] = dzd.sum(1).view(k, 1, 1)
+
+        # Gradient reversal (Eq. 9): the extractor receives dL_y - lambda dL_d.
+        g = torch.bmm(dzy.unsqueeze(-1), wy.transpose(1, 2))
+        g.baddbmm_(dzd.unsqueeze(-1), wd.transpose(1, 2), alpha=-1.0)
+
+        # Back through the ReLU layers.
+        for i in range(n_hidden - 1, -1, -1):
+            g = g * (acts[i] > 0)
+            grads_b[i] = g.sum(1, keepdim=True)
+            if i > 0:
+                grads_w[i] = torch.bmm(acts[i - 1].transpose(1, 2), g)
+                g = torch.bmm(g, self.weights[i].transpose(1, 2))
+            else:
+                gw = x.transpose(0, 1) @ g.transpose(0, 1).reshape(x.shape[0], -1)
+                grads_w[0] = gw.view(self.n_features, k, -1).transpose(0, 1)
+
+        for p, gp in zip(self.weights + self.biases, grads_w + grads_b, strict=True):
+            if p.grad is None:
+                p.grad = gp.contiguous()
+            else:
+                p.grad.add_(gp)
+        return loss_y, loss_d
+
+    def zero_grad(self) -> None:
+        for p in self.parameters():
+            p.grad = None
+
+    # -- single members -----------------------------------------------------
+
+    def member_classifier(
+        self, k: int, mean: Sequence[float] | Tensor, scale: Sequence[float] | Tensor
+    ) -> DANNClassifier:
+        """The classifier branch (G_f then G_y, sigmoid) of member ``k`` as a module.
+
+        Standardisation is folded in as a first step, so the module takes raw
+        features. Used for export and for scoring new samples.
+        """
+        layers = [
+            (self.weights[i][k].detach().clone(), self.biases[i][k, 0].detach().clone())
+            for i in range(self.n_hidden_layers + 1)
+        ]
+        return DANNClassifier(layers, mean, scale)
+
+
+class DANNClassifier(nn.Module):
+    """G_y(G_f((x - mean) / scale)) with a sigmoid: the deployable part of one member.
+
+    Input: raw features (batch, n_features); output: score (batch,) in [0, 1].
+    """
+
+    def __init__(
+        self,
+        layers: Sequence[tuple[Tensor, Tensor]],
+        mean: Sequence[float] | Tensor,
+        scale: Sequence[float] | Tensor,
+    ) -> None:
+        super().__init__()
+        first = layers[0][0]
+        self.register_buffer("mean", torch.as_tensor(mean, dtype=first.dtype).reshape(-1))
+        self.register_buffer("scale", torch.as_tensor(scale, dtype=first.dtype).reshape(-1))
+        self.hidden = nn.ModuleList()
+        for w, b in layers[:-1]:
+            lin = nn.Linear(w.shape[0], w.shape[1], dtype=w.dtype)
+            lin.weight.data.copy_(w.T)
+            lin.bias.data.copy_(b)
+            self.hidden.append(lin)
+        w, b = layers[-1]
+        self.head = nn.Linear(w.shape[0], 1, dtype=w.dtype)
+        self.head.weight.data.copy_(w.T)
+        self.head.bias.data.copy_(b)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = (x - self.mean) / self.scale
+        for lin in self.hidden:
+            h = torch.relu(lin(h))
+        return torch.sigmoid(self.head(h)).squeeze(-1)
