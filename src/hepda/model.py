@@ -20,6 +20,7 @@ explicit gradient-reversal function.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -83,7 +84,7 @@ class StackedDANN:
         # for weights and biases, drawn per member from its own seed in float64
         # so float32 and float64 runs start from the same numbers.
         widths = (n_features, *self.hidden)
-        shapes = [(a, b) for a, b in zip(widths[:-1], widths[1:], strict=True)]
+        shapes = list(itertools.pairwise(widths))
         shapes += [(self.hidden[-1], 1), (self.hidden[-1], 1)]
         per_member: list[list[tuple[Tensor, Tensor]]] = []
         for seed in self.seeds:
@@ -91,16 +92,25 @@ class StackedDANN:
             layers = []
             for fan_in, fan_out in shapes:
                 bound = 1.0 / math.sqrt(fan_in)
-                w = (torch.rand(fan_in, fan_out, generator=gen, dtype=torch.float64) * 2 - 1) * bound
-                b = (torch.rand(1, fan_out, generator=gen, dtype=torch.float64) * 2 - 1) * bound
+                w = (
+                    torch.rand(fan_in, fan_out, generator=gen, dtype=torch.float64) * 2
+                    - 1
+                ) * bound
+                b = (
+                    torch.rand(1, fan_out, generator=gen, dtype=torch.float64) * 2 - 1
+                ) * bound
                 layers.append((w, b))
             per_member.append(layers)
 
         self.weights: list[Tensor] = []
         self.biases: list[Tensor] = []
         for i in range(len(shapes)):
-            w = torch.stack([m[i][0] for m in per_member]).to(device=self.device, dtype=dtype)
-            b = torch.stack([m[i][1] for m in per_member]).to(device=self.device, dtype=dtype)
+            w = torch.stack([m[i][0] for m in per_member]).to(
+                device=self.device, dtype=dtype
+            )
+            b = torch.stack([m[i][1] for m in per_member]).to(
+                device=self.device, dtype=dtype
+            )
             self.weights.append(w.requires_grad_(False))
             self.biases.append(b.requires_grad_(False))
 
@@ -148,7 +158,9 @@ class StackedDANN:
         z = x @ w0.transpose(0, 1).reshape(self.n_features, -1)
         z = z.view(x.shape[0], k, -1).transpose(0, 1) + self.biases[0]
         acts = [torch.relu_(z)]
-        for w, b in zip(self.weights[1 : self.n_hidden_layers], self.biases[1:], strict=False):
+        for w, b in zip(
+            self.weights[1 : self.n_hidden_layers], self.biases[1:], strict=False
+        ):
             acts.append(torch.relu_(torch.baddbmm(b, acts[-1], w)))
         return acts
 
@@ -258,8 +270,12 @@ class DANNClassifier(nn.Module):
     ) -> None:
         super().__init__()
         first = layers[0][0]
-        self.register_buffer("mean", torch.as_tensor(mean, dtype=first.dtype).reshape(-1))
-        self.register_buffer("scale", torch.as_tensor(scale, dtype=first.dtype).reshape(-1))
+        self.register_buffer(
+            "mean", torch.as_tensor(mean, dtype=first.dtype).reshape(-1)
+        )
+        self.register_buffer(
+            "scale", torch.as_tensor(scale, dtype=first.dtype).reshape(-1)
+        )
         self.hidden = nn.ModuleList()
         for w, b in layers[:-1]:
             lin = nn.Linear(w.shape[0], w.shape[1], dtype=w.dtype)

@@ -62,7 +62,9 @@ def setup_logging(verbose: int, quiet: bool) -> None:
     """Configure the ``hepda`` logger; only the command line does this."""
     level = logging.WARNING if quiet else (logging.DEBUG if verbose else logging.INFO)
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(message)s", "%H:%M:%S"))
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s %(levelname)-7s %(message)s", "%H:%M:%S")
+    )
     root = logging.getLogger("hepda")
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -15,7 +15,9 @@ def parse_int_list(text: str, option: str) -> tuple[int, ...]:
     try:
         values = tuple(int(v) for v in text.split(",") if v.strip())
     except ValueError:
-        msg = f"{option} expects comma-separated integers such as 45,30,25, got {text!r}"
+        msg = (
+            f"{option} expects comma-separated integers such as 45,30,25, got {text!r}"
+        )
         raise ConfigError(msg) from None
     if not values or any(v <= 0 for v in values):
         msg = f"{option} expects positive integers such as 45,30,25, got {text!r}"

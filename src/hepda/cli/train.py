@@ -1,0 +1,276 @@
+"""``hepda train``: one DANN (or the lambda = 0 baseline) into a run directory."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from hepda.cli._common import echo_table, prepare_out_dir
+from hepda.config import TrainConfig, read_toml, train_config_from_mapping
+from hepda.errors import ConfigError
+
+# option name -> configuration key; options left unset keep the file's or default value
+_OPTION_KEYS = {
+    "features": "features",
+    "lambda_": "lambda",
+    "lambda_schedule": "lambda_schedule",
+    "hidden": "hidden",
+    "disc_mode": "disc_mode",
+    "optimizer": "optimizer",
+    "learning_rate": "learning_rate",
+    "epochs": "epochs",
+    "batch_size": "batch_size",
+    "seed": "seed",
+    "data_seed": "data_seed",
+    "val_fraction": "val_fraction",
+    "split": "split",
+    "class_weights": "class_weights",
+    "device": "device",
+    "dtype": "dtype",
+    "checkpoint_every": "checkpoint_every",
+}
+
+
+def _features_value(text: str) -> Any:
+    if text.lower() == "tth41":
+        return "tth41"
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    if not names:
+        msg = f"--features expects a comma-separated list of columns or 'tth41', got {text!r}"
+        raise ConfigError(msg)
+    return names
+
+
+def resolve_config(
+    config_file: str | None, options: dict[str, Any]
+) -> tuple[TrainConfig, dict[str, Any]]:
+    """Defaults, then the TOML file, then the command line. Returns (config, data keys)."""
+    data: dict[str, Any] = dict(read_toml(config_file)) if config_file else {}
+    extra = {k: data.pop(k) for k in ("source", "target", "out") if k in data}
+    for option, key in _OPTION_KEYS.items():
+        value = options.get(option)
+        if value is None:
+            continue
+        if option == "features":
+            value = _features_value(value)
+        elif option == "hidden":
+            from hepda.cli._common import parse_int_list
+
+            value = list(parse_int_list(value, "--hidden"))
+        data[key] = value
+    origin = (
+        f"configuration file {config_file!r} and options" if config_file else "options"
+    )
+    return train_config_from_mapping(data, origin=origin), extra
+
+
+def progress_callback(total: int, enabled: bool) -> Any:
+    """A tqdm bar over epochs with the latest S2 AUC and significance."""
+    from tqdm.auto import tqdm
+
+    bar = tqdm(
+        total=total,
+        unit="epoch",
+        disable=not enabled,
+        file=sys.stderr,
+        dynamic_ncols=True,
+    )
+
+    def update(epoch: int, rows: list[dict[str, float]]) -> None:
+        row = rows[0] if rows else {}
+        bar.n = epoch
+        if row:
+            bar.set_postfix(
+                auc_s1=f"{row['auc_s1']:.3f}",
+                auc_s2=f"{row['auc_s2']:.3f}",
+                Z=f"{row['significance']:.2f}",
+            )
+        bar.refresh()
+
+    update.close = bar.close  # type: ignore[attr-defined]
+    return update
+
+
+def summary_rows(metrics: dict[str, Any]) -> list[tuple[str, str]]:
+    keys = [
+        ("auc_s1", "AUC on S1 (source)"),
+        ("auc_s2", "AUC on S2 (target)"),
+        ("accuracy_s1", "accuracy on S1"),
+        ("accuracy_s2", "accuracy on S2"),
+        ("significance", "significance (paper, Eq. 16)"),
+        ("significance_asimov", "Asimov significance (Cowan)"),
+        ("bias_ks", "background KS distance S1-S2"),
+        ("proxy_a_distance_input", "proxy A-distance, inputs"),
+        ("proxy_a_distance_features", "proxy A-distance, features"),
+        ("best_epoch", "best epoch"),
+        ("best_significance", "significance at best epoch"),
+    ]
+    rows = []
+    for key, label in keys:
+        value = metrics.get(key)
+        if value is None:
+            continue
+        rows.append((label, f"{value:.4g}" if isinstance(value, float) else str(value)))
+    return rows
+
+
+@click.command("train")
+@click.option(
+    "--source",
+    "source",
+    multiple=True,
+    metavar="PATH",
+    help="Source (S1) table: PATH for Parquet/CSV, PATH:TREE for ROOT. Repeat for several files.",
+)
+@click.option(
+    "--target",
+    "target",
+    multiple=True,
+    metavar="PATH",
+    help="Target (S2) table(s), as --source.",
+)
+@click.option(
+    "--out", "out", type=click.Path(path_type=Path), help="Run directory to create."
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=str,
+    help="TOML file; every option is also a key there.",
+)
+@click.option(
+    "--features",
+    type=str,
+    help="Comma-separated columns, or 'tth41' for the 41 ttH(bb) variables. Default: every numeric column that is not label/weight/event_number/process/generator.",
+)
+@click.option(
+    "--lambda",
+    "lambda_",
+    type=float,
+    help="Adversary strength lambda (0 = baseline). [default: 1.2]",
+)
+@click.option(
+    "--lambda-schedule",
+    type=click.Choice(["constant", "ganin"]),
+    help="Constant lambda, or Ganin's warm-up 2/(1+exp(-10p))-1. [default: constant]",
+)
+@click.option(
+    "--hidden", type=str, help="Widths of the feature extractor. [default: 45,30,25]"
+)
+@click.option(
+    "--disc-mode",
+    type=click.Choice(["background", "all", "source-background"]),
+    help="Events shown to the discriminator. [default: background]",
+)
+@click.option(
+    "--optimizer",
+    type=click.Choice(["adadelta", "adagrad", "nesterov", "adam"]),
+    help="[default: adadelta]",
+)
+@click.option(
+    "--lr",
+    "learning_rate",
+    type=float,
+    help="Learning rate. [default: 1 adadelta, 0.01 adagrad/nesterov, 0.001 adam]",
+)
+@click.option("--epochs", type=int, help="[default: 300]")
+@click.option("--batch-size", type=int, help="[default: 5000]")
+@click.option(
+    "--seed", type=int, help="Seed of the weight initialisation. [default: 0]"
+)
+@click.option(
+    "--data-seed", type=int, help="Seed of the split and batch order. [default: 0]"
+)
+@click.option(
+    "--val-fraction",
+    type=float,
+    help="Validation fraction of each sample. [default: 0.34]",
+)
+@click.option(
+    "--split",
+    type=click.Choice(["random", "event_number"]),
+    help="random (seeded) or event_number modulo n_folds. [default: random]",
+)
+@click.option(
+    "--class-weights",
+    type=click.Choice(["balanced", "raw"]),
+    help="Scale each class to equal total training weight, or use raw weights. [default: balanced]",
+)
+@click.option("--device", type=str, help="cpu, cuda, cuda:N or mps. [default: cpu]")
+@click.option(
+    "--dtype", type=click.Choice(["float32", "float64"]), help="[default: float32]"
+)
+@click.option(
+    "--checkpoint-every",
+    type=int,
+    help="Save a checkpoint every N epochs. [default: 1]",
+)
+@click.option(
+    "--resume",
+    "resume",
+    type=click.Path(path_type=Path),
+    help="Continue the stopped run in this directory.",
+)
+@click.option("--overwrite", is_flag=True, help="Replace an existing run directory.")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+def command(
+    source: tuple[str, ...],
+    target: tuple[str, ...],
+    out: Path | None,
+    config_file: str | None,
+    resume: Path | None,
+    overwrite: bool,
+    no_progress: bool,
+    **options: Any,
+) -> None:
+    """Train a DANN on source (S1) and target (S2) event tables."""
+    from hepda.runs import resume_run, train_run
+
+    if resume is not None:
+        given = [k for k, v in options.items() if v is not None] + (
+            ["--source"] if source else []
+        )
+        if given or config_file:
+            msg = "--resume continues a run with its own configuration; give no other training options"
+            raise ConfigError(msg)
+        from hepda.config import read_toml as _read
+
+        epochs = (
+            int(_read(resume / "config.toml")["epochs"])
+            if (resume / "config.toml").is_file()
+            else 0
+        )
+        bar = progress_callback(epochs, not no_progress)
+        try:
+            result = resume_run(resume, callbacks=[bar])
+        finally:
+            bar.close()
+        echo_table(
+            summary_rows(result.result.metrics), f"hepda train: resumed {resume}"
+        )
+        return
+
+    config, extra = resolve_config(config_file, options)
+    source = source or tuple(extra.get("source", ()))
+    target = target or tuple(extra.get("target", ()))
+    out = out or (Path(extra["out"]) if "out" in extra else None)
+    missing = [
+        n
+        for n, v in (("--source", source), ("--target", target), ("--out", out))
+        if not v
+    ]
+    if missing:
+        msg = f"missing {', '.join(missing)} (on the command line or in the --config file)"
+        raise ConfigError(msg)
+    assert out is not None  # for the type checker; checked just above
+    prepare_out_dir(out, overwrite, marker="config.toml")
+
+    bar = progress_callback(config.epochs, not no_progress)
+    try:
+        result = train_run(list(source), list(target), config, out, callbacks=[bar])
+    finally:
+        bar.close()
+    echo_table(summary_rows(result.result.metrics), f"hepda train: {out}")

@@ -1,0 +1,324 @@
+"""Run directories: train into one, resume one, read a trained model back, evaluate it.
+
+A run directory holds ``config.toml`` (the resolved configuration, data
+paths included), ``checkpoint.pt``, ``history.csv``, ``scores.parquet`` and
+``metrics.json``. Every file is written to a temporary name and renamed.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import torch
+
+from hepda._atomic import write_text
+from hepda.config import TrainConfig, dump_toml, read_toml, train_config_from_mapping
+from hepda.data.events import ColumnNames, EventTable, load_events
+from hepda.errors import RunDirectoryError, TrainingDiverged
+from hepda.model import DANNClassifier, StackedDANN
+from hepda.train import (
+    EpochCallback,
+    Member,
+    MemberResult,
+    Trainer,
+    evaluate_scores,
+    prepare_data,
+)
+
+log = logging.getLogger(__name__)
+
+CONFIG_FILE = "config.toml"
+CHECKPOINT_FILE = "checkpoint.pt"
+
+
+def column_names(config: TrainConfig) -> ColumnNames:
+    return ColumnNames(
+        label=config.label_column,
+        weight=config.weight_column,
+        event_number=config.event_number_column,
+    )
+
+
+def load_domains(
+    source: Sequence[str], target: Sequence[str], config: TrainConfig
+) -> tuple[EventTable, EventTable]:
+    """Read the source (S1) and target (S2) samples with the configured columns."""
+    cols = column_names(config)
+    src = load_events(source, features=config.features, columns=cols, role="source")
+    features = (
+        config.features if config.features is not None else list(src.feature_names)
+    )
+    tgt = load_events(target, features=features, columns=cols, role="target")
+    return src, tgt
+
+
+# ------------------------------------------------------------------ writing
+
+
+def _finite_or_none(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, np.floating | np.integer | np.bool_):
+        return _finite_or_none(value.item())
+    return value
+
+
+def write_json(path: Path, data: Mapping[str, Any]) -> None:
+    clean = {k: _finite_or_none(v) for k, v in data.items()}
+    write_text(path, json.dumps(clean, indent=2, allow_nan=False) + "\n")
+
+
+def write_history(path: Path, history: Sequence[Mapping[str, float]]) -> None:
+    """Write the per-epoch history as CSV, one row per epoch."""
+    if not history:
+        write_text(path, "epoch\n")
+        return
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(history[0]), lineterminator="\n")
+    writer.writeheader()
+    for row in history:
+        writer.writerow(
+            {k: repr(float(v)) if isinstance(v, float) else v for k, v in row.items()}
+        )
+    write_text(path, buf.getvalue())
+
+
+def read_history(path: Path) -> dict[str, np.ndarray]:
+    """history.csv as columns."""
+    with path.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows:
+        return {}
+    return {k: np.array([float(r[k]) for r in rows]) for k in rows[0]}
+
+
+def scores_table(
+    domains: Sequence[tuple[str, EventTable, np.ndarray, np.ndarray]],
+) -> pa.Table:
+    """A row per event: ``domains`` holds (name, events, validation mask, score)."""
+    parts = []
+    for name, ev, val, score in domains:
+        columns: dict[str, Any] = {
+            "domain": pa.array([name] * len(ev), pa.string()),
+            "split": pa.array(np.where(val, "val", "train"), pa.string()),
+            "label": pa.array(ev.label.astype(np.int8)),
+            "weight": pa.array(ev.weight.astype(np.float64)),
+            "event_number": pa.array(ev.event_number.astype(np.int64)),
+            "score": pa.array(score.astype(np.float32)),
+        }
+        if ev.process is not None:
+            columns["process"] = pa.array(ev.process.astype(str), pa.string())
+        parts.append(pa.table(columns))
+    if any("process" in p.column_names for p in parts):
+        parts = [
+            p
+            if "process" in p.column_names
+            else p.append_column("process", pa.nulls(len(p), pa.string()))
+            for p in parts
+        ]
+    return pa.concat_tables(parts)
+
+
+def write_parquet(path: Path, table: pa.Table) -> None:
+    import pyarrow.parquet as pq
+
+    from hepda._atomic import atomic_path
+
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
+
+
+# ----------------------------------------------------------------- training
+
+
+@dataclass
+class RunResult:
+    out_dir: Path
+    result: MemberResult
+    config: TrainConfig
+
+
+def run_config_dict(
+    config: TrainConfig, source: Sequence[str], target: Sequence[str]
+) -> dict[str, Any]:
+    return {"source": list(source), "target": list(target), **config.to_dict()}
+
+
+def train_run(
+    source: Sequence[str],
+    target: Sequence[str],
+    config: TrainConfig,
+    out_dir: Path,
+    *,
+    callbacks: Sequence[EpochCallback] = (),
+    resume_state: dict[str, Any] | None = None,
+) -> RunResult:
+    """Train one model and write the run directory; ``out_dir`` must be ready."""
+    src, tgt = load_domains(source, target, config)
+    config = config.replace(features=tuple(src.feature_names))
+    data = prepare_data(src, tgt, config)
+    write_text(
+        out_dir / CONFIG_FILE, dump_toml(run_config_dict(config, source, target))
+    )
+
+    trainer = Trainer(
+        config,
+        data,
+        [Member(config.lambda_, config.seed)],
+        callbacks=callbacks,
+        checkpoint_path=out_dir / CHECKPOINT_FILE,
+        checkpoint_extra={"source": list(source), "target": list(target)},
+    )
+    if resume_state is not None:
+        trainer.load_checkpoint(resume_state)
+        log.info(
+            "resuming %s at epoch %d of %d", out_dir, trainer.epoch + 1, config.epochs
+        )
+    log.info(
+        "training on %d source and %d target events (%d features), %d epochs",
+        len(src),
+        len(tgt),
+        len(data.feature_names),
+        config.epochs,
+    )
+    (result,) = trainer.fit()
+    trainer.save_checkpoint(out_dir / CHECKPOINT_FILE)
+
+    # Outputs of the run, each written whole.
+    write_history(out_dir / "history.csv", result.history)
+    score_s = trainer.scores(data.source.x)[0]
+    score_t = trainer.scores(data.target.x)[0]
+    domains = [
+        ("source", data.source.events, data.source.val, score_s),
+        ("target", data.target.events, data.target.val, score_t),
+    ]
+    write_parquet(out_dir / "scores.parquet", scores_table(domains))
+    write_json(out_dir / "metrics.json", result.metrics)
+    if result.diverged:
+        msg = (
+            f"training diverged in epoch {result.diverged_epoch} (the loss became NaN or "
+            f"infinite); the model of epoch {len(result.history)} is kept in "
+            f"{out_dir / CHECKPOINT_FILE} and metrics.json says diverged = true. "
+            "A smaller lambda or learning rate usually helps"
+        )
+        raise TrainingDiverged(msg)
+    return RunResult(out_dir, result, config)
+
+
+def resume_run(run_dir: Path, *, callbacks: Sequence[EpochCallback] = ()) -> RunResult:
+    """Continue a stopped ``hepda train`` run from its last checkpoint."""
+    state = load_checkpoint(run_dir)
+    stored = read_toml(run_dir / CONFIG_FILE)
+    source, target = stored.pop("source"), stored.pop("target")
+    config = train_config_from_mapping(stored, origin=str(run_dir / CONFIG_FILE))
+    if state["epoch"] >= config.epochs or not any(state["active"]):
+        msg = f"run {str(run_dir)!r} is already complete ({state['epoch']} epochs); nothing to resume"
+        raise RunDirectoryError(msg)
+    return train_run(
+        source, target, config, run_dir, callbacks=callbacks, resume_state=state
+    )
+
+
+# ------------------------------------------------------------------ reading
+
+
+def load_checkpoint(run_dir: Path) -> dict[str, Any]:
+    """The checkpoint of a run directory, with clear errors for a missing or broken one."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        msg = f"run directory {str(run_dir)!r} does not exist; give the --out of a hepda train run"
+        raise RunDirectoryError(msg)
+    path = run_dir / CHECKPOINT_FILE
+    if not path.is_file():
+        msg = (
+            f"{str(run_dir)!r} has no {CHECKPOINT_FILE}; it is not a hepda run directory "
+            "or its training stopped before the first epoch ended"
+        )
+        raise RunDirectoryError(msg)
+    try:
+        state: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # torch raises many kinds for a damaged file
+        msg = f"cannot read {str(path)!r}: {exc}; the file is damaged, retrain or restore it"
+        raise RunDirectoryError(msg) from None
+    if state.get("format") != "hepda-checkpoint/1":
+        msg = (
+            f"{str(path)!r} is not a hepda checkpoint (format {state.get('format')!r})"
+        )
+        raise RunDirectoryError(msg)
+    return state
+
+
+def classifier_from_checkpoint(
+    state: Mapping[str, Any], *, member: int = 0, which: str = "last"
+) -> DANNClassifier:
+    """The classifier branch of one member, standardisation included."""
+    key = {"last": "model", "best": "best_model"}[which]
+    seeds = [int(m["seed"]) for m in state["members"]]
+    model = StackedDANN(
+        int(state["n_features"]),
+        state["hidden"],
+        seeds,
+        dtype=state[key]["extractor.0.weight"].dtype,
+    )
+    model.load_state_dict(state[key])
+    return model.member_classifier(
+        member, state["standardizer"]["mean"], state["standardizer"]["scale"]
+    )
+
+
+def load_classifier(
+    run_dir: Path, *, which: str = "last"
+) -> tuple[DANNClassifier, tuple[str, ...], dict[str, Any]]:
+    """(classifier, ordered feature names, checkpoint) of a trained run."""
+    state = load_checkpoint(run_dir)
+    clf = classifier_from_checkpoint(state, which=which)
+    clf.eval()
+    return clf, tuple(state["feature_names"]), state
+
+
+@torch.no_grad()
+def score_events(
+    clf: DANNClassifier, events: EventTable, chunk: int = 65536
+) -> np.ndarray:
+    dtype = clf.mean.dtype
+    parts = [
+        clf(torch.as_tensor(events.features[s : s + chunk]).to(dtype)).double().numpy()
+        for s in range(0, len(events), chunk)
+    ]
+    return np.concatenate(parts) if parts else np.zeros(0)
+
+
+def evaluate_run(
+    run_dir: Path,
+    source: Sequence[str],
+    target: Sequence[str],
+    out_dir: Path,
+    *,
+    which: str = "last",
+) -> dict[str, Any]:
+    """Apply a trained run to other samples (every event counts as validation)."""
+    clf, feature_names, state = load_classifier(run_dir, which=which)
+    stored = dict(state["config"])
+    config = train_config_from_mapping(stored, origin=f"{run_dir}/{CHECKPOINT_FILE}")
+    config = config.replace(features=feature_names)
+    src, tgt = load_domains(source, target, config)
+    score_s, score_t = score_events(clf, src), score_events(clf, tgt)
+    result = evaluate_scores(score_s, src, score_t, tgt, config)
+    result.update({"run": str(run_dir), "model": which})
+    domains = [
+        ("source", src, np.ones(len(src), bool), score_s),
+        ("target", tgt, np.ones(len(tgt), bool), score_t),
+    ]
+    write_parquet(out_dir / "scores.parquet", scores_table(domains))
+    write_json(out_dir / "metrics.json", result)
+    return result

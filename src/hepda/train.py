@@ -1,0 +1,739 @@
+"""The fit loop: K stacked DANN members trained on the same batches.
+
+One loop serves ``hepda train`` (K = 1) and ``hepda scan`` (one block of
+members that share widths, optimizer, discriminator mode and data split;
+each member has its own lambda and seed). The loop is split into small steps
+(:meth:`Trainer.train_epoch`, :meth:`Trainer.validate`, :meth:`Trainer.fit`)
+with a recorded per-epoch history, and reports progress through callbacks.
+
+Batching follows the paper: a pass over the source training events in
+batches of ``batch_size`` is one epoch; each batch is joined by as many target
+events as the batch shows source events to the discriminator, so L_d sees
+the two domains in equal measure (Eq. 5). Batches come from a permutation
+drawn from ``(data_seed, epoch)``, so a resumed run repeats them exactly.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import signal
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from hepda import metrics
+from hepda.config import TrainConfig
+from hepda.data.events import EventTable, check_same_features
+from hepda.data.prepare import (
+    Standardizer,
+    normalise_mean,
+    training_weights,
+    validation_mask,
+)
+from hepda.errors import ConfigError, DataError
+from hepda.model import BatchTargets, StackedDANN
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_FORMAT = "hepda-checkpoint/1"
+
+
+@dataclass(frozen=True)
+class Member:
+    """What distinguishes one member of a stack: its lambda and its seed."""
+
+    lambda_: float
+    seed: int
+
+
+# --------------------------------------------------------------------- data
+
+
+@dataclass
+class DomainData:
+    """One domain's events on the device, standardised, with their split."""
+
+    events: EventTable  # raw, as read
+    val: np.ndarray  # bool mask
+    x: Tensor  # (n, F) standardised
+    label: Tensor  # (n,) float
+    weight_train: Tensor  # class-balanced (or raw), mean 1 over training events
+    weight_val: Tensor  # same treatment, mean 1 over validation events
+    tune: np.ndarray = field(
+        default_factory=lambda: np.zeros(0, dtype=bool)
+    )  # bool, within val
+
+    @property
+    def train_index(self) -> np.ndarray:
+        return np.flatnonzero(~self.val)
+
+    @property
+    def val_index(self) -> np.ndarray:
+        return np.flatnonzero(self.val)
+
+
+@dataclass
+class PreparedData:
+    source: DomainData
+    target: DomainData
+    standardizer: Standardizer
+    feature_names: tuple[str, ...]
+
+
+def prepare_data(
+    source: EventTable, target: EventTable, config: TrainConfig
+) -> PreparedData:
+    """Split both domains, fit the standardisation on source training events, move to the device."""
+    check_same_features(source, target)
+    device = torch.device(config.device)
+    dtype = getattr(torch, config.dtype)
+
+    def split(
+        events: EventTable, role: str, salt: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        val = validation_mask(
+            len(events),
+            val_fraction=config.val_fraction,
+            seed=config.data_seed * 2 + salt,
+            method=config.split,
+            event_number=events.event_number,
+            n_folds=config.n_folds,
+            fold=config.fold,
+        )
+        n_train, n_val = int((~val).sum()), int(val.sum())
+        if n_train == 0 or n_val == 0:
+            msg = (
+                f"{role} sample {events.origin}: the split leaves {n_train} training and "
+                f"{n_val} validation events; it needs more events or another val_fraction"
+            )
+            raise DataError(msg)
+        # Two halves of the validation events: "tune" chooses the best epoch,
+        # the other half measures it, so the reported best is not selected on itself.
+        val_index = np.flatnonzero(val)
+        rng = np.random.default_rng([config.data_seed, salt, 7])
+        tune = np.zeros(len(events), dtype=bool)
+        tune[rng.permutation(val_index)[: len(val_index) // 2]] = True
+        return val, tune
+
+    val_s, tune_s = split(source, "source", 0)
+    val_t, tune_t = split(target, "target", 1)
+    for events, val, role in ((source, val_s, "source"), (target, val_t, "target")):
+        for part, mask in (("training", ~val), ("validation", val)):
+            labels = set(np.unique(events.label[mask]).tolist())
+            if labels != {0, 1} and not (role == "target" and part == "training"):
+                msg = (
+                    f"{role} sample {events.origin}: the {part} events hold only "
+                    f"label(s) {sorted(labels)}; signal (1) and background (0) are both needed"
+                )
+                raise DataError(msg)
+
+    standardizer = Standardizer.fit(source.features[~val_s], source.weight[~val_s])
+
+    def to_device(
+        events: EventTable, val: np.ndarray, tune: np.ndarray, role: str
+    ) -> DomainData:
+        w_train = np.zeros(len(events))
+        w_val = np.zeros(len(events))
+        w_train[~val] = training_weights(
+            events.label[~val],
+            events.weight[~val],
+            config.class_weights,
+            f"{role} {events.origin}",
+        )
+        w_val[val] = training_weights(
+            events.label[val],
+            events.weight[val],
+            config.class_weights,
+            f"{role} {events.origin}",
+        )
+        return DomainData(
+            events=events,
+            val=val,
+            tune=tune,
+            x=torch.as_tensor(
+                standardizer.transform(events.features), device=device
+            ).to(dtype),
+            label=torch.as_tensor(events.label, device=device).to(dtype),
+            weight_train=torch.as_tensor(w_train, device=device).to(dtype),
+            weight_val=torch.as_tensor(w_val, device=device).to(dtype),
+        )
+
+    return PreparedData(
+        source=to_device(source, val_s, tune_s, "source"),
+        target=to_device(target, val_t, tune_t, "target"),
+        standardizer=standardizer,
+        feature_names=source.feature_names,
+    )
+
+
+def domain_masks(
+    disc_mode: str, label_s: np.ndarray, label_t: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Which source and target events the discriminator sees, per mode.
+
+    ``background``: background of both domains (both are labelled simulation).
+    ``all``: every event of both domains. ``source-background``: background of
+    the source against all of the target (an unlabelled target such as data).
+    """
+    if disc_mode == "background":
+        return label_s == 0, label_t == 0
+    if disc_mode == "all":
+        return np.ones(len(label_s), bool), np.ones(len(label_t), bool)
+    if disc_mode == "source-background":
+        return label_s == 0, np.ones(len(label_t), bool)
+    msg = f"disc_mode: expected background, all or source-background, got {disc_mode!r}"
+    raise ConfigError(msg)
+
+
+# ---------------------------------------------------------------- optimizer
+
+
+def make_optimizer(params: list[Tensor], config: TrainConfig) -> torch.optim.Optimizer:
+    """The optimizers of the paper's section 4.2 (and Adam).
+
+    All are element-wise, so members stacked in one tensor are updated
+    exactly as if each were alone. Adadelta with lr = 1, rho = 0.9 and
+    eps = 1e-6 is Eqs. 10-15.
+    """
+    lr = config.lr
+    if config.optimizer == "adadelta":
+        return torch.optim.Adadelta(params, lr=lr, rho=0.9, eps=1e-6)
+    if config.optimizer == "adagrad":
+        return torch.optim.Adagrad(params, lr=lr)
+    if config.optimizer == "nesterov":
+        return torch.optim.SGD(params, lr=lr, momentum=config.momentum, nesterov=True)
+    if config.optimizer == "adam":
+        return torch.optim.Adam(params, lr=lr)
+    msg = f"optimizer: expected adadelta, adagrad, nesterov or adam, got {config.optimizer!r}"
+    raise ConfigError(msg)
+
+
+def lambda_factor(schedule: str, epoch: int, epochs: int) -> float:
+    """Multiplier of lambda at ``epoch`` (0-based).
+
+    ``constant`` gives 1. ``ganin`` is the warm-up of Ganin et al. (2016),
+    2 / (1 + exp(-10 p)) - 1 with p the fraction of training done, which
+    keeps the adversary weak while the features are still noise.
+    """
+    if schedule == "constant":
+        return 1.0
+    p = epoch / max(1, epochs)
+    return 2.0 / (1.0 + math.exp(-10.0 * p)) - 1.0
+
+
+# ------------------------------------------------------------------ trainer
+
+EpochCallback = Callable[[int, list[dict[str, float]]], None]
+
+
+@dataclass
+class MemberResult:
+    member: Member
+    history: list[dict[str, float]]
+    metrics: dict[str, Any]
+    diverged: bool
+    diverged_epoch: int | None
+    best_epoch: int
+
+
+class Trainer:
+    """Train a stack of DANN members on prepared data.
+
+    Subclass and override :meth:`batch_targets`, :meth:`train_epoch` or
+    :meth:`validate` for variants of the method; the loop in :meth:`fit`
+    stays the same.
+    """
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        data: PreparedData,
+        members: Sequence[Member],
+        *,
+        callbacks: Sequence[EpochCallback] = (),
+        checkpoint_path: Path | None = None,
+        checkpoint_extra: dict[str, Any] | None = None,
+    ) -> None:
+        self.config = config
+        self.data = data
+        self.members = list(members)
+        self.callbacks = list(callbacks)
+        self.checkpoint_path = checkpoint_path
+        self.checkpoint_extra = checkpoint_extra or {}
+        self.device = torch.device(config.device)
+        self.dtype = getattr(torch, config.dtype)
+        self.model = StackedDANN(
+            len(data.feature_names),
+            config.hidden,
+            [m.seed for m in self.members],
+            dtype=self.dtype,
+            device=self.device,
+        )
+        self.optimizer = make_optimizer(self.model.parameters(), config)
+        self.lambdas = torch.tensor(
+            [m.lambda_ for m in self.members], dtype=self.dtype, device=self.device
+        )
+
+        src, tgt = data.source, data.target
+        self.src_train = torch.as_tensor(src.train_index, device=self.device)
+        shown_s, shown_t = domain_masks(
+            config.disc_mode, src.events.label, tgt.events.label
+        )
+        self.shown_source = torch.as_tensor(shown_s, device=self.device)
+        self.target_pool = torch.as_tensor(
+            np.flatnonzero(shown_t & ~tgt.val), device=self.device
+        )
+        if len(self.target_pool) == 0:
+            msg = f"target sample {tgt.events.origin}: no training events for disc_mode {config.disc_mode!r}"
+            raise DataError(msg)
+        # Domain weights: each pool normalised to mean 1, so neither domain dominates L_d.
+        w_dom_s = np.zeros(len(src.events))
+        sel = shown_s & ~src.val
+        w_dom_s[sel] = normalise_mean(src.weight_train.cpu().numpy()[sel])
+        w_dom_t = np.zeros(len(tgt.events))
+        sel_t = shown_t & ~tgt.val
+        w_dom_t[sel_t] = normalise_mean(tgt.weight_train.cpu().numpy()[sel_t])
+        self.w_dom_s = torch.as_tensor(w_dom_s, device=self.device, dtype=self.dtype)
+        self.w_dom_t = torch.as_tensor(w_dom_t, device=self.device, dtype=self.dtype)
+
+        k = len(self.members)
+        self.history: list[list[dict[str, float]]] = [[] for _ in range(k)]
+        self.active = [True] * k
+        self.diverged_epoch: list[int | None] = [None] * k
+        self.best_score = [-math.inf] * k
+        self.best_epoch = [-1] * k
+        self.best_state = self.model.state_dict()
+        self.epoch = 0  # next epoch to run
+        self._stop_requested = False
+
+        # Validation tables, taken once: the per-epoch metrics read them every epoch.
+        vs, vt = src.val_index, tgt.val_index
+        self._val_s, self._val_t = src.events.take(vs), tgt.events.take(vt)
+        self._tune_s, self._tune_t = src.tune[vs], tgt.tune[vt]
+        self._tune_tables = (
+            self._val_s.take(self._tune_s),
+            self._val_t.take(self._tune_t),
+        )
+
+    # -- one batch ----------------------------------------------------------
+
+    def batch_targets(
+        self, idx_s: Tensor, idx_t: Tensor
+    ) -> tuple[Tensor, BatchTargets]:
+        """Inputs and loss coefficients for source events ``idx_s`` and target events ``idx_t``."""
+        src, tgt = self.data.source, self.data.target
+        n_s = len(idx_s)
+        x = torch.cat([src.x[idx_s], tgt.x[idx_t]])
+        zeros_t = torch.zeros(len(idx_t), dtype=self.dtype, device=self.device)
+        label = torch.cat([src.label[idx_s], zeros_t])
+        coef_label = torch.cat([src.weight_train[idx_s] / n_s, zeros_t])
+        dom_s = self.w_dom_s[idx_s] * self.shown_source[idx_s]
+        n_dom = int(self.shown_source[idx_s].sum()) + len(idx_t)
+        coef_domain = torch.cat([dom_s, self.w_dom_t[idx_t]]) / max(1, n_dom)
+        domain = torch.cat(
+            [torch.zeros(n_s, dtype=self.dtype, device=self.device), zeros_t + 1]
+        )
+        return x, BatchTargets(label, coef_label, domain, coef_domain)
+
+    # -- one epoch ----------------------------------------------------------
+
+    def _epoch_generator(self, epoch: int) -> torch.Generator:
+        return torch.Generator().manual_seed(self.config.data_seed * 100_003 + epoch)
+
+    def train_epoch(self, epoch: int) -> tuple[Tensor, Tensor]:
+        """One pass over the source training events; returns mean (L_y, L_d) per member."""
+        gen = self._epoch_generator(epoch)
+        order = self.src_train[
+            torch.randperm(len(self.src_train), generator=gen).to(self.device)
+        ]
+        pool = self.target_pool
+        n_needed = int(self.shown_source[order].sum())
+        n_perm = max(1, math.ceil(n_needed / len(pool)))
+        t_stream = torch.cat(
+            [
+                pool[torch.randperm(len(pool), generator=gen).to(self.device)]
+                for _ in range(n_perm)
+            ]
+        )
+
+        factor = lambda_factor(self.config.lambda_schedule, epoch, self.config.epochs)
+        lambdas = self.lambdas * factor
+        k = len(self.members)
+        sum_ly = torch.zeros(k, dtype=torch.float64)
+        sum_ld = torch.zeros(k, dtype=torch.float64)
+        n_steps = 0
+        t_pos = 0
+        # Members that diverge are put back to where this epoch started and frozen.
+        start_state = self.model.state_dict()
+        for start in range(0, len(order), self.config.batch_size):
+            idx_s = order[start : start + self.config.batch_size]
+            n_t = int(self.shown_source[idx_s].sum())
+            idx_t = t_stream[t_pos : t_pos + n_t]
+            t_pos += n_t
+            x, targets = self.batch_targets(idx_s, idx_t)
+            self.model.zero_grad()
+            ly, ld = self.model.forward_backward(x, targets, lambdas)
+            bad = ~(torch.isfinite(ly) & torch.isfinite(ld))
+            if bool(bad.any()):
+                for m in torch.flatnonzero(bad).tolist():
+                    if self.active[m]:
+                        self._mark_diverged(m, epoch)
+            self.optimizer.step()
+            if not all(self.active):
+                self._restore_frozen(start_state)
+            sum_ly += ly.detach().double().cpu()
+            sum_ld += ld.detach().double().cpu()
+            n_steps += 1
+        return sum_ly / n_steps, sum_ld / n_steps
+
+    def _mark_diverged(self, m: int, epoch: int) -> None:
+        self.active[m] = False
+        self.diverged_epoch[m] = epoch
+        log.warning(
+            "member %d (lambda=%g, seed=%d) diverged in epoch %d: its loss is not finite; "
+            "it is frozen at its last good epoch",
+            m,
+            self.members[m].lambda_,
+            self.members[m].seed,
+            epoch + 1,
+        )
+
+    @torch.no_grad()
+    def _restore_frozen(self, snapshot: dict[str, Tensor]) -> None:
+        frozen = [m for m, a in enumerate(self.active) if not a]
+        for name, p in zip(
+            self.model.parameter_names(), self.model.parameters(), strict=True
+        ):
+            p[frozen] = snapshot[name][frozen]
+
+    # -- validation ---------------------------------------------------------
+
+    @torch.no_grad()
+    def scores(self, x: Tensor, chunk: int = 16384) -> np.ndarray:
+        """Classifier scores of every member, (K, n), in chunks to bound memory."""
+        out = []
+        for start in range(0, len(x), chunk):
+            zy, _ = self.model.logits(x[start : start + chunk])
+            out.append(torch.sigmoid(zy).double().cpu())
+        return (
+            torch.cat(out, dim=1).numpy() if out else np.zeros((len(self.members), 0))
+        )
+
+    @torch.no_grad()
+    def _domain_logits(self, x: Tensor, chunk: int = 16384) -> np.ndarray:
+        out = []
+        for start in range(0, len(x), chunk):
+            _, zd = self.model.logits(x[start : start + chunk])
+            out.append(zd.double().cpu())
+        return torch.cat(out, dim=1).numpy()
+
+    def validate(self, epoch: int) -> list[dict[str, float]]:
+        """Everything the paper records per epoch, on the validation events of S1 and S2."""
+        src, tgt = self.data.source, self.data.target
+        vs, vt = src.val_index, tgt.val_index
+        score_s = self.scores(src.x[vs])
+        score_t = self.scores(tgt.x[vt])
+        zd_s = self._domain_logits(src.x[vs])
+        zd_t = self._domain_logits(tgt.x[vt])
+        shown_s, shown_t = domain_masks(
+            self.config.disc_mode, src.events.label[vs], tgt.events.label[vt]
+        )
+        wl_s = src.weight_val[vs].double().cpu().numpy()
+        wl_t = tgt.weight_val[vt].double().cpu().numpy()
+        wd_s = normalise_mean(wl_s[shown_s])
+        wd_t = normalise_mean(wl_t[shown_t])
+        tune_s, tune_t = self._tune_s, self._tune_t
+        rows = []
+        for m in range(len(self.members)):
+            row = evaluate_scores(
+                score_s[m], self._val_s, score_t[m], self._val_t, self.config
+            )
+            row["loss_label_s1"] = _weighted_bce(score_s[m], src.events.label[vs], wl_s)
+            row["loss_label_s2"] = _weighted_bce(score_t[m], tgt.events.label[vt], wl_t)
+            zd = np.concatenate([zd_s[m][shown_s], zd_t[m][shown_t]])
+            dom = np.concatenate([np.zeros(shown_s.sum()), np.ones(shown_t.sum())])
+            wd = np.concatenate([wd_s, wd_t])
+            row["loss_domain"] = float(
+                np.sum(wd * (np.logaddexp(0, zd) - dom * zd)) / len(zd)
+            )
+            row["significance_tune"] = evaluate_scores(
+                score_s[m][tune_s],
+                self._tune_tables[0],
+                score_t[m][tune_t],
+                self._tune_tables[1],
+                self.config,
+                only_significance=True,
+            )["significance"]
+            rows.append(row)
+        return rows
+
+    # -- the loop -----------------------------------------------------------
+
+    def fit(self, callbacks: Sequence[EpochCallback] = ()) -> list[MemberResult]:
+        """Run the remaining epochs, then compute the final metrics of every member."""
+        callbacks = [*self.callbacks, *callbacks]
+        previous = signal.getsignal(signal.SIGINT)
+        if previous is signal.default_int_handler:
+            signal.signal(signal.SIGINT, self._request_stop)
+        try:
+            while self.epoch < self.config.epochs and any(self.active):
+                epoch = self.epoch
+                loss_y, loss_d = self.train_epoch(epoch)
+
+                # Validate and record.
+                rows = self.validate(epoch)
+                factor = lambda_factor(
+                    self.config.lambda_schedule, epoch, self.config.epochs
+                )
+                for m, row in enumerate(rows):
+                    if not self.active[m] and self.diverged_epoch[m] is not None:
+                        continue  # frozen: its history ends at its last good epoch
+                    row = {
+                        "epoch": epoch + 1,
+                        "lambda": self.members[m].lambda_ * factor,
+                        "train_loss_label": float(loss_y[m]),
+                        "train_loss_domain": float(loss_d[m]),
+                        **row,
+                    }
+                    self.history[m].append(row)
+                self._track_best(epoch)
+                self.epoch = epoch + 1
+
+                # Checkpoint, then tell the callbacks.
+                if self.checkpoint_path is not None and (
+                    self.epoch % self.config.checkpoint_every == 0
+                    or self.epoch == self.config.epochs
+                ):
+                    self.save_checkpoint(self.checkpoint_path)
+                for cb in callbacks:
+                    cb(epoch + 1, [h[-1] if h else {} for h in self.history])
+                if self._stop_requested:
+                    if self.checkpoint_path is not None:
+                        self.save_checkpoint(self.checkpoint_path)
+                    raise KeyboardInterrupt
+        finally:
+            if previous is signal.default_int_handler:
+                signal.signal(signal.SIGINT, previous)
+        return self.results()
+
+    def _request_stop(self, signum: int, frame: object) -> None:
+        if self._stop_requested:  # a second Ctrl-C stops at once
+            raise KeyboardInterrupt
+        log.warning("stopping after this epoch (Ctrl-C again to stop now)")
+        self._stop_requested = True
+
+    def _track_best(self, epoch: int) -> None:
+        window = self.config.smooth_window
+        state = None
+        for m in range(len(self.members)):
+            if not self.active[m] or not self.history[m]:
+                continue
+            tune = [r["significance_tune"] for r in self.history[m]]
+            value = float(np.mean(tune[-window:]))
+            if value > self.best_score[m]:
+                self.best_score[m] = value
+                self.best_epoch[m] = epoch
+                state = state or self.model.state_dict()
+                for name, p in state.items():
+                    self.best_state[name][m] = p[m]
+
+    # -- results ------------------------------------------------------------
+
+    def results(self) -> list[MemberResult]:
+        """Final metrics per member: the last epoch on all validation events, the
+        best epoch (chosen on the tune half) on the other half."""
+        src, tgt = self.data.source, self.data.target
+        vs, vt = src.val_index, tgt.val_index
+        test_s, test_t = vs[~src.tune[vs]], vt[~tgt.tune[vt]]
+        last_state = self.model.state_dict()
+
+        score_s_val = self.scores(src.x[vs])
+        score_t_val = self.scores(tgt.x[vt])
+        score_s_train = self.scores(src.x[src.train_index])
+        feats_s = self._features(src.x[vs])
+        feats_t = self._features(tgt.x[vt])
+        shown_s, shown_t = domain_masks(
+            self.config.disc_mode, src.events.label[vs], tgt.events.label[vt]
+        )
+        self.model.load_state_dict(self.best_state)
+        best_s = self.scores(src.x[test_s])
+        best_t = self.scores(tgt.x[test_t])
+        self.model.load_state_dict(last_state)
+
+        x_s = src.x[vs].double().cpu().numpy()[shown_s]
+        x_t = tgt.x[vt].double().cpu().numpy()[shown_t]
+        pad_input = metrics.proxy_a_distance(x_s, x_t, seed=self.config.data_seed)
+        out = []
+        for m, member in enumerate(self.members):
+            diverged = self.diverged_epoch[m] is not None
+            result = evaluate_scores(
+                score_s_val[m],
+                src.events.take(vs),
+                score_t_val[m],
+                tgt.events.take(vt),
+                self.config,
+            )
+            result["proxy_a_distance_input"] = pad_input
+            result["proxy_a_distance_features"] = metrics.proxy_a_distance(
+                feats_s[m][shown_s], feats_t[m][shown_t], seed=self.config.data_seed
+            )
+            train_ev = src.events.take(src.train_index)
+            val_ev = src.events.take(vs)
+            for cls, name in ((1, "signal"), (0, "background")):
+                tr, va = train_ev.label == cls, val_ev.label == cls
+                result[f"overtraining_ks_pvalue_{name}"] = metrics.overtraining_ks(
+                    score_s_train[m][tr],
+                    train_ev.weight[tr],
+                    score_s_val[m][va],
+                    val_ev.weight[va],
+                )
+            best = evaluate_scores(
+                best_s[m],
+                src.events.take(test_s),
+                best_t[m],
+                tgt.events.take(test_t),
+                self.config,
+            )
+            result.update({f"best_{k}": v for k, v in best.items()})
+            result["best_epoch"] = self.best_epoch[m] + 1
+            result["epochs_trained"] = len(self.history[m])
+            result["diverged"] = diverged
+            result["diverged_epoch"] = (
+                None
+                if self.diverged_epoch[m] is None
+                else int(self.diverged_epoch[m]) + 1
+            )
+            out.append(
+                MemberResult(
+                    member=member,
+                    history=self.history[m],
+                    metrics=result,
+                    diverged=diverged,
+                    diverged_epoch=result["diverged_epoch"],
+                    best_epoch=self.best_epoch[m] + 1,
+                )
+            )
+        return out
+
+    @torch.no_grad()
+    def _features(self, x: Tensor, chunk: int = 16384) -> np.ndarray:
+        parts = [
+            self.model.features(x[s : s + chunk]).double().cpu()
+            for s in range(0, len(x), chunk)
+        ]
+        return torch.cat(parts, dim=1).numpy()
+
+    # -- checkpoints --------------------------------------------------------
+
+    def checkpoint(self) -> dict[str, Any]:
+        """Everything needed to resume or to use the model, as plain data and tensors."""
+        from hepda import __version__
+
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "hepda_version": __version__,
+            "config": self.config.to_dict(),
+            "members": [{"lambda": m.lambda_, "seed": m.seed} for m in self.members],
+            "feature_names": list(self.data.feature_names),
+            "standardizer": {
+                "mean": self.data.standardizer.mean_.tolist(),
+                "scale": self.data.standardizer.scale_.tolist(),
+            },
+            "n_features": len(self.data.feature_names),
+            "hidden": list(self.config.hidden),
+            "epoch": self.epoch,
+            "model": self.model.state_dict(),
+            "best_model": copy.deepcopy(self.best_state),
+            "optimizer": self.optimizer.state_dict(),
+            "history": copy.deepcopy(self.history),
+            "active": list(self.active),
+            "diverged_epoch": list(self.diverged_epoch),
+            "best_score": list(self.best_score),
+            "best_epoch": list(self.best_epoch),
+            **self.checkpoint_extra,
+        }
+
+    def save_checkpoint(self, path: Path) -> None:
+        from hepda._atomic import atomic_path
+
+        with atomic_path(path) as tmp:
+            torch.save(self.checkpoint(), tmp)
+
+    def load_checkpoint(self, state: dict[str, Any]) -> None:
+        """Continue from a checkpoint written by :meth:`save_checkpoint`."""
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.best_state = state["best_model"]
+        self.history = state["history"]
+        self.active = list(state["active"])
+        self.diverged_epoch = list(state["diverged_epoch"])
+        self.best_score = list(state["best_score"])
+        self.best_epoch = list(state["best_epoch"])
+        self.epoch = int(state["epoch"])
+
+
+# ------------------------------------------------------------------ metrics
+
+
+def _weighted_bce(score: np.ndarray, label: np.ndarray, weight: np.ndarray) -> float:
+    p = np.clip(score, 1e-7, 1 - 1e-7)
+    loss = -(label * np.log(p) + (1 - label) * np.log1p(-p))
+    return float(np.sum(weight * loss) / len(loss))
+
+
+def evaluate_scores(
+    score_s1: np.ndarray,
+    events_s1: EventTable,
+    score_s2: np.ndarray,
+    events_s2: EventTable,
+    config: TrainConfig,
+    *,
+    only_significance: bool = False,
+) -> dict[str, Any]:
+    """The paper's metrics (and the ones beyond it) from scores on S1 and S2 events.
+
+    Accuracy and AUC use the physical weights. The significance follows
+    Eqs. 16-19: signal from S2, backgrounds from S1 and S2, the generator
+    difference |b2 - b1| as the background uncertainty.
+    """
+    sig = config.significance
+    y1, y2 = events_s1.label, events_s2.label
+    w1, w2 = events_s1.weight, events_s2.weight
+    s2, b1, b2 = y2 == 1, y1 == 0, y2 == 0
+    yields = metrics.paper_yields(
+        score_s2[s2],
+        w2[s2],
+        score_s1[b1],
+        w1[b1],
+        score_s2[b2],
+        w2[b2],
+        cut=sig.cut,
+        n_events=sig.n_events,
+        signal_fraction=sig.signal_fraction,
+    )
+    z = metrics.paper_significance(yields.s, yields.b2, yields.sigma_b)
+    if only_significance:
+        return {"significance": z}
+    distances = metrics.response_distances(score_s1[b1], w1[b1], score_s2[b2], w2[b2])
+    return {
+        "auc_s1": metrics.roc_auc(y1, score_s1, w1),
+        "auc_s2": metrics.roc_auc(y2, score_s2, w2),
+        "accuracy_s1": metrics.accuracy(y1, score_s1, w1),
+        "accuracy_s2": metrics.accuracy(y2, score_s2, w2),
+        "significance": z,
+        "significance_asimov": metrics.asimov_significance(
+            yields.s, yields.b2, yields.sigma_b
+        ),
+        "s": yields.s,
+        "b1": yields.b1,
+        "b2": yields.b2,
+        "sigma_b": yields.sigma_b,
+        **distances,
+    }
