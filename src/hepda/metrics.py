@@ -300,6 +300,7 @@ def paper_yields(
     >>> y.s, y.b1, y.b2, y.sigma_b
     (1250.0, 11875.0, 23750.0, 11875.0)
     """
+    threshold = _finite_number("cut", cut)
     n = _finite_number("n_events", n_events)
     f_s = _finite_number("signal_fraction", signal_fraction)
     if n <= 0:
@@ -313,7 +314,7 @@ def paper_yields(
         s = _as_1d(f"{name} scores", score)
         w = _weights(f"{name} weights", weight, s.size)
         total = _positive_total(f"{name} events", float(w.sum()))
-        return float(w[s > cut].sum() / total)
+        return float(w[s > threshold].sum() / total)
 
     eff_s = efficiency("signal", score_sig, w_sig)
     eff_b1 = efficiency("source-1 background", score_bkg1, w_bkg1)
@@ -350,7 +351,10 @@ def asimov_significance(s: float, b: float, sigma_b: float = 0.0) -> float:
     """Median discovery significance with a background uncertainty (Asimov).
 
     Cowan, Cranmer, Gross, Vitells, Eur. Phys. J. C 71 (2011) 1554,
-    arXiv:1007.1727 (the formula RooStats::AsimovSignificance evaluates):
+    arXiv:1007.1727 for sigma_b = 0, with the background-uncertainty form of
+    G. Cowan, "Discovery sensitivity for a counting experiment with
+    background uncertainty" (2012), the formula RooStats::AsimovSignificance
+    evaluates:
 
         Z^2 = 2 [ (s + b) ln((s + b)(b + v) / (b^2 + (s + b) v))
                   - (b^2 / v) ln(1 + v s / (b (b + v))) ],   v = sigma_b^2,
@@ -688,10 +692,10 @@ def overtraining_ks(
     """KS p-value between the training and validation responses (TMVA-style check).
 
     The p-value of :func:`ks_2samp_weighted` for the classifier response on
-    training against validation events of one class; a small value (TMVA's
-    rule of thumb: below about 0.01) flags overtraining. TMVA compares
-    binned histograms (ROOT's ``TH1::KolmogorovTest``); this uses the
-    unbinned events, so values are not identical to TMVA's.
+    training against validation events of one class; a small value (say
+    below 0.01) flags overtraining. TMVA compares binned histograms (ROOT's
+    ``TH1::KolmogorovTest``); this uses the unbinned events, so the values
+    are not identical to TMVA's.
 
     >>> round(overtraining_ks([0.1, 0.2, 0.3, 0.4], None, [0.35, 0.5, 0.6, 0.7], None), 4)
     0.125
