@@ -382,7 +382,7 @@ class Trainer:
             ly, ld = self.model.forward_backward(x, targets, lambdas)
             bad = ~(torch.isfinite(ly) & torch.isfinite(ld))
             if bool(bad.any()):
-                for m in torch.flatnonzero(bad).tolist():
+                for m in torch.nonzero(bad).flatten().tolist():
                     if self.active[m]:
                         self._mark_diverged(m, epoch)
             self.optimizer.step()

@@ -117,6 +117,15 @@ def summary_rows(metrics: dict[str, Any]) -> list[tuple[str, str]]:
     return rows
 
 
+def _interrupted(run_dir: Path) -> None:
+    click.echo(
+        f"hepda: interrupted; the last finished epoch is saved in {run_dir}/checkpoint.pt. "
+        f"Continue with: hepda train --resume {run_dir}",
+        err=True,
+    )
+    sys.exit(130)
+
+
 @click.command("train")
 @click.option(
     "--source",
@@ -246,6 +255,9 @@ def command(
         bar = progress_callback(epochs, not no_progress)
         try:
             result = resume_run(resume, callbacks=[bar])
+        except KeyboardInterrupt:
+            bar.close()
+            _interrupted(resume)
         finally:
             bar.close()
         echo_table(
@@ -271,6 +283,9 @@ def command(
     bar = progress_callback(config.epochs, not no_progress)
     try:
         result = train_run(list(source), list(target), config, out, callbacks=[bar])
+    except KeyboardInterrupt:
+        bar.close()
+        _interrupted(out)
     finally:
         bar.close()
     echo_table(summary_rows(result.result.metrics), f"hepda train: {out}")

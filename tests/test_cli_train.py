@@ -1,0 +1,369 @@
+"""``hepda train`` and ``hepda evaluate`` end to end, checked with independent readers."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import tomllib
+from click.testing import CliRunner
+from sklearn.metrics import roc_auc_score
+
+from hepda.cli import main
+
+pytestmark = pytest.mark.slow
+
+SMALL = ["--epochs", "4", "--batch-size", "300", "--hidden", "8,6", "--no-progress"]
+
+
+def _train(files: tuple[Path, Path], out: Path, *extra: str) -> tuple[int, str]:
+    args = [
+        "train",
+        "--source",
+        str(files[0]),
+        "--target",
+        str(files[1]),
+        "--out",
+        str(out),
+    ]
+    result = CliRunner().invoke(main, [*args, *SMALL, *extra])
+    return result.exit_code, result.output
+
+
+@pytest.fixture(scope="module")
+def run_dir(
+    toy_files: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    out = tmp_path_factory.mktemp("cli") / "run"
+    code, output = _train(toy_files, out, "--lambda", "1.0")
+    assert code == 0, output
+    return out
+
+
+def test_run_directory_holds_every_output(run_dir: Path) -> None:
+    names = {p.name for p in run_dir.iterdir()}
+    assert {
+        "config.toml",
+        "history.csv",
+        "checkpoint.pt",
+        "scores.parquet",
+        "metrics.json",
+    } <= names
+    assert not [n for n in names if n.endswith(".tmp")]
+
+    config = tomllib.loads((run_dir / "config.toml").read_text())
+    assert config["lambda"] == 1.0
+    assert config["hidden"] == [8, 6]
+    assert config["features"] == ["f0", "f1", "f2", "f3", "f4"]
+    assert config["source"][0].endswith("s1.parquet")
+
+    with (run_dir / "history.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4]
+    required = {
+        "loss_label_s1",
+        "loss_label_s2",
+        "loss_domain",
+        "auc_s1",
+        "auc_s2",
+        "significance",
+    }
+    assert required <= set(rows[0])
+
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    for key in (
+        "auc_s1",
+        "auc_s2",
+        "accuracy_s1",
+        "accuracy_s2",
+        "significance",
+        "significance_asimov",
+        "bias_ks",
+        "proxy_a_distance_input",
+        "proxy_a_distance_features",
+    ):
+        assert isinstance(metrics[key], float) and math.isfinite(metrics[key]), key
+    assert metrics["diverged"] is False
+
+
+def test_metrics_agree_with_an_independent_computation(run_dir: Path) -> None:
+    """AUC from scikit-learn and the paper's Z by hand, on scores.parquet read by pyarrow."""
+    scores = pq.read_table(run_dir / "scores.parquet").to_pydict()
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    domain = np.array(scores["domain"])
+    split = np.array(scores["split"])
+    label = np.array(scores["label"])
+    weight = np.array(scores["weight"])
+    score = np.array(scores["score"], dtype=np.float64)
+    assert set(domain) == {"source", "target"}
+    assert len(score) == 2400
+    assert np.mean(split == "val") == pytest.approx(0.34, abs=0.01)
+
+    for dom, key in (("source", "auc_s1"), ("target", "auc_s2")):
+        sel = (domain == dom) & (split == "val")
+        ref = roc_auc_score(label[sel], score[sel], sample_weight=weight[sel])
+        assert metrics[key] == pytest.approx(ref, abs=1e-6)
+
+    def frac(dom: str, cls: int) -> float:
+        sel = (domain == dom) & (split == "val") & (label == cls)
+        return weight[sel & (score > 0.6)].sum() / weight[sel].sum()
+
+    s = 5e4 * frac("target", 1) * 0.05
+    b1 = 5e4 * frac("source", 0) * 0.95
+    b2 = 5e4 * frac("target", 0) * 0.95
+    z = s / math.sqrt(b2 + (b2 - b1) ** 2)
+    assert metrics["significance"] == pytest.approx(z, rel=1e-5)
+
+
+def test_existing_run_is_not_overwritten(
+    toy_files: tuple[Path, Path], run_dir: Path
+) -> None:
+    before = (run_dir / "metrics.json").read_text()
+    code, output = _train(toy_files, run_dir)
+    assert code == 2
+    assert "--overwrite" in output
+    assert "Traceback" not in output
+    assert (run_dir / "metrics.json").read_text() == before
+
+
+def test_overwrite_refuses_a_directory_that_is_not_a_run(
+    toy_files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    (tmp_path / "precious.txt").write_text("data")
+    code, output = _train(toy_files, tmp_path, "--overwrite")
+    assert code == 2
+    assert "does not look like a hepda output" in output
+    assert (tmp_path / "precious.txt").read_text() == "data"
+
+
+def test_config_file_typos_are_all_reported(
+    toy_files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    cfg = tmp_path / "train.toml"
+    cfg.write_text('disc_mdoe = "all"\noptimizer = "adadleta"\nval_fraction = 1.5\n')
+    code, output = _train(toy_files, tmp_path / "run", "--config", str(cfg))
+    assert code == 2
+    assert "3 problem(s)" in output
+    assert "did you mean 'disc_mode'" in output
+    assert "did you mean 'adadelta'" in output
+    assert (
+        "val_fraction: expected a number between 0 and 1 (exclusive), got 1.5" in output
+    )
+    assert "Traceback" not in output
+    assert not (tmp_path / "run").exists()
+
+
+def test_config_file_values_and_command_line_precedence(
+    toy_files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    cfg = tmp_path / "train.toml"
+    cfg.write_text(
+        f'source = ["{toy_files[0]}"]\ntarget = ["{toy_files[1]}"]\n'
+        'lambda = 0.5\ndisc_mode = "all"\nepochs = 2\nhidden = [4]\n'
+    )
+    out = tmp_path / "run"
+    result = CliRunner().invoke(
+        main,
+        [
+            "train",
+            "--config",
+            str(cfg),
+            "--out",
+            str(out),
+            "--lambda",
+            "0.7",
+            "--no-progress",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    stored = tomllib.loads((out / "config.toml").read_text())
+    assert stored["lambda"] == 0.7  # the command line wins
+    assert (
+        stored["disc_mode"] == "all"
+    )
+    assert (
+        stored["epochs"] == 2
+    )
+    assert (
+        stored["hidden"] == [4]
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--source", "missing.parquet"], "missing.parquet"),
+        (["--features", "f0,f9"], "f9"),
+        (["--hidden", "45,x"], "--hidden expects"),
+    ],
+)
+def test_bad_input_fails_cleanly(
+    toy_files: tuple[Path, Path], tmp_path: Path, args: list[str], message: str
+) -> None:
+    base = {"--source": str(toy_files[0]), "--target": str(toy_files[1])}
+    base.update(dict(zip(args[::2], args[1::2], strict=False)))
+    argv = ["train", "--out", str(tmp_path / "run"), "--no-progress"]
+    for key, value in base.items():
+        argv += [key, value]
+    result = CliRunner().invoke(main, argv)
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_evaluate_scores_other_samples(
+    run_dir: Path, toy_files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    out = tmp_path / "eval"
+    result = CliRunner().invoke(
+        main,
+        [
+            "evaluate",
+            "--run",
+            str(run_dir),
+            "--source",
+            str(toy_files[0]),
+            "--target",
+            str(toy_files[1]),
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    scores = pq.read_table(out / "scores.parquet").to_pydict()
+    train_scores = pq.read_table(run_dir / "scores.parquet").to_pydict()
+    # the same events scored by the same model give the same scores
+    def key(d):
+        return {
+            (a, b): c for a, b, c in zip(d["domain"], d["event_number"], d["score"], strict=False)
+        }
+    ours, theirs = key(scores), key(train_scores)
+    assert ours.keys() == theirs.keys()
+    assert max(abs(ours[k] - theirs[k]) for k in ours) < 1e-5
+    metrics = json.loads((out / "metrics.json").read_text())
+    sel = np.array(scores["domain"]) == "target"
+    ref = roc_auc_score(
+        np.array(scores["label"])[sel],
+        np.array(scores["score"])[sel],
+        sample_weight=np.array(scores["weight"])[sel],
+    )
+    assert metrics["auc_s2"] == pytest.approx(ref, abs=1e-6)
+
+
+def _hepda(*args: str) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "hepda", *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+def _finish(proc: subprocess.Popen[bytes]) -> tuple[int, str]:
+    _, err = proc.communicate(timeout=300)
+    return proc.returncode, err.decode()
+
+
+def _wait_for_epochs(
+    run: Path, n: int, proc: subprocess.Popen[bytes], timeout: float = 120
+) -> None:
+    import torch
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        assert proc.poll() is None, _finish(proc)[1]
+        ckpt = run / "checkpoint.pt"
+        if ckpt.exists():
+            try:
+                if torch.load(ckpt, weights_only=False)["epoch"] >= n:
+                    return
+            except Exception:
+                pass
+        time.sleep(0.05)
+    pytest.fail("training did not reach the epoch in time")
+
+
+def test_killed_run_resumes_to_the_same_result(
+    toy_files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    args = [
+        "--source",
+        str(toy_files[0]),
+        "--target",
+        str(toy_files[1]),
+        "--epochs",
+        "30",
+        "--batch-size",
+        "100",
+        "--hidden",
+        "8,6",
+        "--no-progress",
+    ]
+    full = tmp_path / "full"
+    code, err = _finish(_hepda("train", "--out", str(full), *args))
+    assert code == 0, err
+
+    killed = tmp_path / "killed"
+    proc = _hepda("train", "--out", str(killed), *args)
+    _wait_for_epochs(killed, 5, proc)
+    proc.send_signal(signal.SIGKILL)
+    _finish(proc)
+    assert not (killed / "metrics.json").exists()
+
+    code, err = _finish(_hepda("train", "--resume", str(killed), "--no-progress"))
+    assert code == 0, err
+    assert (killed / "history.csv").read_text() == (full / "history.csv").read_text()
+    a = pq.read_table(killed / "scores.parquet").to_pydict()
+    b = pq.read_table(full / "scores.parquet").to_pydict()
+    assert a == b
+
+
+def test_ctrl_c_saves_and_the_run_can_resume(
+    toy_files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    import torch
+
+    run = tmp_path / "run"
+    args = [
+        "--source",
+        str(toy_files[0]),
+        "--target",
+        str(toy_files[1]),
+        "--out",
+        str(run),
+        "--epochs",
+        "60",
+        "--batch-size",
+        "100",
+        "--hidden",
+        "8",
+        "--no-progress",
+    ]
+    proc = _hepda("train", *args)
+    _wait_for_epochs(run, 2, proc)
+    proc.send_signal(signal.SIGINT)
+    code, err = _finish(proc)
+    assert code == 130, err
+    assert "Traceback" not in err
+    assert "--resume" in err
+    epoch = torch.load(run / "checkpoint.pt", weights_only=False)["epoch"]
+    assert 2 <= epoch < 60
+    assert not (
+        run / "metrics.json"
+    ).exists()  # a stopped run does not pose as finished
+
+    code, err = _finish(_hepda("train", "--resume", str(run), "--no-progress"))
+    assert code == 0, err
+    with (run / "history.csv").open() as fh:
+        assert len(list(csv.DictReader(fh))) == 60

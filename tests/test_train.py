@@ -1,0 +1,177 @@
+"""Training: the optimizer equations, discriminator modes, determinism, divergence."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from hepda.config import TrainConfig
+from hepda.data.events import load_events
+from hepda.errors import TrainingDiverged
+from hepda.runs import train_run
+from hepda.train import (
+    Member,
+    Trainer,
+    domain_masks,
+    lambda_factor,
+    make_optimizer,
+    prepare_data,
+)
+
+
+def _trainer(files: tuple[Path, Path], **changes: object) -> Trainer:
+    config = TrainConfig(epochs=2, batch_size=300, **changes)  # type: ignore[arg-type]
+    src = load_events([str(files[0])])
+    tgt = load_events([str(files[1])])
+    data = prepare_data(src, tgt, config)
+    return Trainer(config, data, [Member(config.lambda_, config.seed)])
+
+
+def test_adadelta_is_eqs_10_to_15() -> None:
+    """torch's Adadelta with our settings is the paper's update, written out by hand."""
+    rng = np.random.default_rng(0)
+    theta0 = rng.normal(size=6)
+    grads = rng.normal(size=(25, 6))
+    param = torch.tensor(theta0.copy(), requires_grad=True)
+    opt = make_optimizer([param], TrainConfig(optimizer="adadelta"))
+
+    rho, eps = 0.9, 1e-6
+    theta, eg2, edx2 = theta0.copy(), np.zeros(6), np.zeros(6)
+    for g in grads:
+        param.grad = torch.tensor(g)
+        opt.step()
+        eg2 = rho * eg2 + (1 - rho) * g**2  # Eq. 15
+        rms_g = np.sqrt(eg2 + eps)  # Eq. 12
+        rms_dx = np.sqrt(edx2 + eps)  # Eq. 13, with the previous E[dx^2]
+        dx = -rms_dx / rms_g * g  # Eq. 11
+        edx2 = rho * edx2 + (1 - rho) * dx**2  # Eq. 14
+        theta = theta + dx  # Eq. 10
+        np.testing.assert_allclose(param.detach().numpy(), theta, rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("mode", "source_labels", "target_labels"),
+    [
+        ("background", {0}, {0}),
+        ("all", {0, 1}, {0, 1}),
+        ("source-background", {0}, {0, 1}),
+    ],
+)
+def test_discriminator_modes_feed_the_promised_events(
+    toy_files: tuple[Path, Path],
+    mode: str,
+    source_labels: set[int],
+    target_labels: set[int],
+) -> None:
+    trainer = _trainer(toy_files, disc_mode=mode)
+    src, tgt = trainer.data.source, trainer.data.target
+    seen_s: set[int] = set()
+    seen_t: set[int] = set()
+    labels_s: set[int] = set()
+    labels_t: set[int] = set()
+
+    original = trainer.batch_targets
+
+    def spy(idx_s: torch.Tensor, idx_t: torch.Tensor):  # type: ignore[no-untyped-def]
+        x, t = original(idx_s, idx_t)
+        n_s = len(idx_s)
+        shown = (t.coef_domain[:n_s] != 0).numpy()
+        seen_s.update(idx_s.numpy()[shown].tolist())
+        labels_s.update(src.events.label[idx_s.numpy()[shown]].tolist())
+        assert (t.coef_domain[n_s:] != 0).all()  # every target row is a domain event
+        assert (t.coef_label[n_s:] == 0).all()  # and never enters L_y
+        assert (t.domain[:n_s] == 0).all()
+        assert (t.domain[n_s:] == 1).all()
+        # the two domains carry equal numbers of events into L_d
+        assert len(idx_t) == int(shown.sum())
+        seen_t.update(idx_t.numpy().tolist())
+        labels_t.update(tgt.events.label[idx_t.numpy()].tolist())
+        return x, t
+
+    trainer.batch_targets = spy  # type: ignore[method-assign]
+    trainer.train_epoch(0)
+    assert labels_s == source_labels
+    assert labels_t == target_labels
+    # no validation event is ever used in training
+    assert not src.val[list(seen_s)].any()
+    assert not tgt.val[list(seen_t)].any()
+    expected_s, _expected_t = domain_masks(mode, src.events.label, tgt.events.label)
+    assert seen_s == set(np.flatnonzero(expected_s & ~src.val).tolist())
+
+
+def test_same_seed_same_history_other_seed_differs(
+    toy_files: tuple[Path, Path],
+) -> None:
+    def history(seed: int) -> list[dict[str, float]]:
+        trainer = _trainer(toy_files, seed=seed)
+        return trainer.fit()[0].history
+
+    a, b, c = history(3), history(3), history(4)
+    assert a == b
+    assert a[-1]["auc_s1"] != c[-1]["auc_s1"]
+
+
+def test_lambda_zero_leaves_domain_head_untrained(toy_files: tuple[Path, Path]) -> None:
+    trainer = _trainer(toy_files, lambda_=0.0)
+    before = [p.clone() for p in trainer.model.parameters()]
+    trainer.train_epoch(0)
+    after = trainer.model.parameters()
+    assert torch.equal(before[-1], after[-1])
+    assert torch.equal(before[-2], after[-2])
+    assert not torch.equal(before[0], after[0])
+
+
+def test_ganin_schedule() -> None:
+    assert lambda_factor("constant", 5, 10) == 1.0
+    assert lambda_factor("ganin", 0, 10) == 0.0
+    assert lambda_factor("ganin", 5, 10) == pytest.approx(2 / (1 + math.exp(-5)) - 1)
+
+
+def test_divergence_is_reported_and_never_written_as_valid(
+    toy_files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    config = TrainConfig(
+        epochs=6, batch_size=300, optimizer="nesterov", learning_rate=1e6, lambda_=5.0
+    )
+    with pytest.raises(TrainingDiverged, match="diverged in epoch"):
+        train_run([str(toy_files[0])], [str(toy_files[1])], config, tmp_path)
+    import json
+
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["diverged"] is True
+    assert all(
+        v is None or not isinstance(v, float) or math.isfinite(v)
+        for v in metrics.values()
+    )
+    from hepda.runs import load_classifier
+
+    _clf, names, state = load_classifier(tmp_path)
+    assert all(torch.isfinite(p).all() for p in state["model"].values())
+    assert len(names) == 5
+
+
+def test_diverged_member_does_not_disturb_the_others(
+    toy_files: tuple[Path, Path],
+) -> None:
+    config = TrainConfig(
+        epochs=3,
+        batch_size=300,
+        optimizer="nesterov",
+        learning_rate=0.05,
+        dtype="float64",
+    )
+    src = load_events([str(toy_files[0])])
+    tgt = load_events([str(toy_files[1])])
+    data = prepare_data(src, tgt, config)
+    alone = Trainer(config, data, [Member(1.0, 7)]).fit()[0]
+    stack = Trainer(config, data, [Member(1e200, 1), Member(1.0, 7)]).fit()
+    assert stack[0].diverged
+    assert not stack[1].diverged
+    # Equal to float tolerance: BLAS may block a wider stacked product differently.
+    assert len(stack[1].history) == len(alone.history)
+    for row_stack, row_alone in zip(stack[1].history, alone.history, strict=False):
+        assert row_stack == pytest.approx(row_alone, rel=1e-9, abs=1e-12)
