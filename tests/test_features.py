@@ -11,10 +11,12 @@ from __future__ import annotations
 import doctest
 import itertools
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -359,7 +361,7 @@ def test_awkward_input_and_unsorted_jets_give_the_same_answer() -> None:
     _assert_close(got, want, rtol=0, atol=0)
 
 
-@settings(max_examples=10, deadline=None)
+@settings(max_examples=8, deadline=None)
 @given(
     seed=st.integers(0, 2**31 - 1),
     angles=st.lists(
@@ -642,3 +644,60 @@ def test_docstring_examples() -> None:
         result = doctest.testmod(module)
         assert result.attempted > 0
         assert result.failed == 0, module.__name__
+
+
+# ---------------------------------------------------------------------------
+# The command
+
+
+def test_command_writes_the_event_table(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from hepda.cli import main
+
+    objects_table = random_objects(40, seed=5).append_column(
+        "generator", pa.array(["S1"] * 40)
+    )
+    pq.write_table(objects_table, tmp_path / "objects.parquet")
+    out = tmp_path / "events.parquet"
+    args = ["features", str(tmp_path / "objects.parquet"), str(out)]
+
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "40 events" in result.output
+    written = pq.read_table(out)  # read back with pyarrow, not hepda.data.io
+    assert written.equals(compute_features(objects_table))
+
+    again = CliRunner().invoke(main, args)
+    assert again.exit_code == 2
+    assert "exists; pass --overwrite" in again.output
+    forced = CliRunner().invoke(main, [*args, "--overwrite"])
+    assert forced.exit_code == 0, forced.output
+
+
+def test_command_writes_a_root_tree_and_reports_bad_input(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from hepda.cli import main
+
+    uproot = pytest.importorskip("uproot")  # the second reader of the ROOT file
+    table = random_objects(30, seed=6)
+    pq.write_table(table, tmp_path / "objects.parquet")
+    out = f"{tmp_path / 'events.root'}:tth"
+    result = CliRunner().invoke(
+        main, ["features", str(tmp_path / "objects.parquet"), out]
+    )
+    assert result.exit_code == 0, result.output
+    with uproot.open(tmp_path / "events.root") as file:
+        got = file["tth"].arrays(["nJets", "dRlb3"], library="np")
+    want = compute_feature_arrays(table)
+    np.testing.assert_array_equal(got["nJets"], want["nJets"])
+    np.testing.assert_array_equal(got["dRlb3"], want["dRlb3"])
+
+    pq.write_table(table.drop_columns(["met"]), tmp_path / "bad.parquet")
+    bad = CliRunner().invoke(
+        main, ["features", str(tmp_path / "bad.parquet"), str(tmp_path / "x.parquet")]
+    )
+    assert bad.exit_code == 2
+    assert "lacks column(s) 'met'" in bad.output
+    assert not (tmp_path / "x.parquet").exists()

@@ -110,8 +110,11 @@ def read_objects(table: pa.Table) -> Objects:
     # FEATURES.md promises pT-ordered jets; sorting anyway (stable, so equal
     # pT keeps the input order) makes "leading b-jet" and "5th jet" right
     # for a user table in any order, at the cost of one lexsort.
-    order = np.lexsort((-jet["jet_pt"], event_of_jet))
-    jet = {name: values[order] for name, values in jet.items()}
+    pt = jet["jet_pt"]
+    next_in_event = event_of_jet[1:] == event_of_jet[:-1]
+    if np.any(next_in_event & (pt[1:] > pt[:-1])):
+        order = np.lexsort((-pt, event_of_jet))
+        jet = {name: values[order] for name, values in jet.items()}
     jet["jet_btag"] = jet["jet_btag"] != 0
     return Objects(counts=counts, jet=jet, event=event)
 
