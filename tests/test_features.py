@@ -701,3 +701,17 @@ def test_command_writes_a_root_tree_and_reports_bad_input(tmp_path: Path) -> Non
     assert bad.exit_code == 2
     assert "lacks column(s) 'met'" in bad.output
     assert not (tmp_path / "x.parquet").exists()
+
+
+def test_missing_vector_names_the_install_command(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import importlib
+    import sys
+
+    from hepda.errors import MissingDependencyError
+
+    monkeypatch.setitem(sys.modules, "vector", None)  # import vector fails
+    monkeypatch.delitem(sys.modules, "hepda.features.compute", raising=False)
+    with pytest.raises(MissingDependencyError, match=r"pip install 'hepda\[sim\]'"):
+        importlib.import_module("hepda.features.compute")

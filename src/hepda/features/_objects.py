@@ -28,9 +28,10 @@ REQUIRED_COLUMNS: tuple[str, ...] = JET_COLUMNS + EVENT_COLUMNS
 
 @dataclass(frozen=True)
 class Objects:
-    """Validated objects as flat float64 arrays, jets pT-ordered per event.
+    """Validated objects as flat arrays, jets pT-ordered within each event.
 
-    ``jet[name][offsets[i]:offsets[i + 1]]`` are the jets of event ``i``.
+    ``jet`` holds the jet columns (float64; ``jet_btag`` bool), event after
+    event, ``counts[i]`` jets for event ``i``; ``event`` the per-event columns.
     """
 
     counts: NDArray[np.int64]

@@ -1,8 +1,10 @@
 """The 41 ttH(bb) variables of FEATURES.md (paper, Table 2), vectorised.
 
-Jets become awkward arrays of vector four-vectors; every pair or triplet
-variable is one ``ak.combinations`` over all events followed by masks and
-``ak.argmin``/``ak.argmax``. No Python loop runs over events.
+Jets become awkward arrays of vector four-vectors; the pair variables come
+from one ``ak.combinations`` over all events followed by masks and
+``ak.argmin``/``ak.argmax``, the triplet from ``ak.argcombinations``, the
+event shapes from per-event sums over flat arrays (``shapes``). No Python
+loop runs over events.
 
 Conventions (FEATURES.md, "The 41 variables"), and the choices the paper
 leaves open:
@@ -10,7 +12,9 @@ leaves open:
 - "b-jet" is a b-tagged jet, "untagged" a jet that is not; jets are taken
   in descending pT (re-sorted, in case a table is not).
 - Four-vectors use each object's mass: E = sqrt(p^2 + m^2) from
-  (pT, eta, phi, m). "pT of a pair/triplet" is the pT of the vector sum.
+  (pT, eta, phi, m). "pT of a pair/triplet" is the pT of the vector sum;
+  its mass is sqrt(E^2 - p^2) with the sign of E^2 - p^2 kept (vector's
+  convention; it shows only as rounding noise for collinear massless jets).
 - dR = sqrt(d_eta^2 + d_phi^2) with d_phi wrapped into [-pi, pi].
 - A "(b-jet, jet) pair" is any pair of two different jets of which at least
   one is b-tagged (the other may be tagged too); the paper's "two jets (one
@@ -20,7 +24,8 @@ leaves open:
   ((0,1), (0,2), ..., jets in pT order) wins.
 - Sentinels where a variable is undefined for an event (never NaN):
   ``NO_ANGLE = -1`` for dR and d_eta (no dR is negative), ``NO_VALUE = 0``
-  for masses, pT, and shapes (no mass or pT of a real pair is 0).
+  for masses, pT, and shapes (no mass or pT of a real pair is 0). Each
+  variable's sentinel is repeated as a comment where it is computed.
 """
 
 from __future__ import annotations
@@ -287,8 +292,8 @@ def _pair_variables(jets: ak.Array, lep: ak.Array) -> dict[str, NDArray[np.float
         return chosen[chosen.pt > 0].deltaR(lep)
 
     dr_lep_bb, dr_lep_uu = lepton_dr(bb), lepton_dr(uu)
-    n_bb = ak.sum(bb, axis=1)
-    sum_dr_bb = ak.sum(dr[bb], axis=1)
+    n_bb = _numpy(ak.sum(bb, axis=1), 0.0)
+    sum_dr_bb = _numpy(ak.sum(dr[bb], axis=1), 0.0)
     m_bb, pt_bb, dr_bb = mass[bb], pt[bb], dr[bb]
     m_bj, pt_bj, dr_bj = mass[bj], pt[bj], dr[bj]
 
@@ -298,11 +303,7 @@ def _pair_variables(jets: ak.Array, lep: ak.Array) -> dict[str, NDArray[np.float
         "Mjj_MaxPt": _at_extreme(mass, pt, "max", NO_VALUE),
         "nHiggsbb30": _numpy(ak.sum(in_higgs_window & bb, axis=1), NO_VALUE),
         "nHiggsjj30": _numpy(ak.sum(in_higgs_window, axis=1), NO_VALUE),
-        "dRbb_avg": np.where(
-            _numpy(n_bb, 0.0) > 0,
-            _numpy(sum_dr_bb, 0.0) / np.maximum(_numpy(n_bb, 0.0), 1.0),
-            NO_ANGLE,
-        ),
+        "dRbb_avg": np.where(n_bb > 0, sum_dr_bb / np.maximum(n_bb, 1), NO_ANGLE),
         "Mbb_MindR": _at_extreme(m_bb, dr_bb, "min", NO_VALUE),
         "Mbj_MaxPt": _at_extreme(m_bj, pt_bj, "max", NO_VALUE),
         "dRbb_MaxPt": _at_extreme(dr_bb, pt_bb, "max", NO_ANGLE),
@@ -355,7 +356,7 @@ def _shape_variables(
         "H1_all": h_all[1],
         "H2_all": h_all[2],
         "H3_all": h_all[3],
-        "H2_jets": h_jets[2],
+        "H2_jets": h_jets[2],  # 0 without jets
         "Centrality_all": shapes.centrality(all_event, n, all_pt, all_e),
         # 0 for fewer than 3 (b-)jets, where every event is planar, and 0
         # (the sentinel) without any
