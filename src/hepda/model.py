@@ -57,7 +57,7 @@ class StackedDANN:
     ``weights[l]`` is (K, in, out) and ``biases[l]`` (K, 1, out) for the
     hidden layers, then the label head and the domain head. They are leaf
     tensors whose ``.grad`` :meth:`forward_backward` fills, so any
-    element-wise ``torch.optim`` optimizer updates all members at once, and
+    element-wise optimizer (:mod:`hepda.optim`) updates all members at once, and
     exactly as it would update each member alone.
     """
 

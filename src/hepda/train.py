@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from hepda import metrics
+from hepda import metrics, optim
 from hepda.config import TrainConfig
 from hepda.data.events import EventTable, check_same_features
 from hepda.data.prepare import (
@@ -195,24 +195,14 @@ def domain_masks(
 # ---------------------------------------------------------------- optimizer
 
 
-def make_optimizer(params: list[Tensor], config: TrainConfig) -> torch.optim.Optimizer:
-    """The optimizers of the paper's section 4.2 (and Adam).
+def make_optimizer(params: list[Tensor], config: TrainConfig) -> optim.Optimizer:
+    """The optimizers of the paper's section 4.2 (and Adam), see :mod:`hepda.optim`.
 
     All are element-wise, so members stacked in one tensor are updated
     exactly as if each were alone. Adadelta with lr = 1, rho = 0.9 and
     eps = 1e-6 is Eqs. 10-15.
     """
-    lr = config.lr
-    if config.optimizer == "adadelta":
-        return torch.optim.Adadelta(params, lr=lr, rho=0.9, eps=1e-6)
-    if config.optimizer == "adagrad":
-        return torch.optim.Adagrad(params, lr=lr)
-    if config.optimizer == "nesterov":
-        return torch.optim.SGD(params, lr=lr, momentum=config.momentum, nesterov=True)
-    if config.optimizer == "adam":
-        return torch.optim.Adam(params, lr=lr)
-    msg = f"optimizer: expected adadelta, adagrad, nesterov or adam, got {config.optimizer!r}"
-    raise ConfigError(msg)
+    return optim.make(config.optimizer, params, config.lr, config.momentum)
 
 
 def lambda_factor(schedule: str, epoch: int, epochs: int) -> float:
