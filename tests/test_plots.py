@@ -62,6 +62,8 @@ class TestResponse:
             values, drawn_edges, _ = steps[label].get_data()
             np.testing.assert_allclose(drawn_edges, edges)
             np.testing.assert_allclose(values, heights, rtol=1e-12)
+        legend = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert legend == ["ttH signal", "tt+jets S1", "tt+jets S2"]
         assert steps["tt+jets S2"].get_fill()
         assert not steps["tt+jets S1"].get_fill()
         assert ax.get_title() == "lambda 1.2"

@@ -90,16 +90,18 @@ def plot_response(
 
     ax = axes_or_new(ax)
     # Shaded S2 first so that the two lines stay on top of it.
-    ax.stairs(
+    b2 = ax.stairs(
         h_b2, edges, fill=True, color=BACKGROUND_COLOR, alpha=0.35, label=labels[2]
     )
-    ax.stairs(h_b1, edges, color=BACKGROUND_COLOR, linewidth=1.8, label=labels[1])
-    ax.stairs(h_sig, edges, color=SIGNAL_COLOR, linewidth=1.8, label=labels[0])
+    b1 = ax.stairs(h_b1, edges, color=BACKGROUND_COLOR, linewidth=1.8, label=labels[1])
+    sg = ax.stairs(h_sig, edges, color=SIGNAL_COLOR, linewidth=1.8, label=labels[0])
     ax.set_xlim(edges[0], edges[-1])
     ax.set_ylim(bottom=0.0, top=1.25 * max(h_sig.max(), h_b1.max(), h_b2.max()))
     ax.set_xlabel("Classifier response")
     ax.set_ylabel("Normalised entries (unit area)")
-    ax.legend(title=f"backgrounds: KS D = {ks_d:.3f}", frameon=False)
+    ax.legend(
+        handles=[sg, b1, b2], title=f"backgrounds: KS D = {ks_d:.3f}", frameon=False
+    )
     if title:
         ax.set_title(title)
     style_axes(ax)
