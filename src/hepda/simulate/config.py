@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from hepda.errors import ConfigError
+from hepda.errors import ConfigError, did_you_mean
 from hepda.simulate.setups import SETUPS, GeneratorSetup, get_setup
 
 Level = Literal["parton", "hadron"]
@@ -41,7 +41,7 @@ class DetectorConfig:
     """Detector emulation and object selection (ATLAS-like numbers).
 
     Jets: sigma(pT)/pT = sqrt((N/pT)^2 + S^2/pT + C^2), N = 3 GeV,
-    S = 0.75 GeV^1/2, C = 0.05 (18 % at 30 GeV, 10 % at 100 GeV); every jet
+    S = 0.75 GeV^1/2, C = 0.05 (18 % at 30 GeV, 9.5 % at 100 GeV); every jet
     four-vector is multiplied by ``jet_scale * (1 + sigma * z)``, z ~ N(0, 1).
     Electrons: efficiency 0.90, sigma(E)/E = sqrt(0.10^2/E + 0.007^2).
     Muons: efficiency 0.95, sigma(pT)/pT = sqrt(0.015^2 + (1e-4 pT)^2).
@@ -140,8 +140,9 @@ def _problems(cfg: SimulationConfig) -> list[str]:
     names = (*cfg.setups, cfg.signal_setup)
     for name in names:
         if name not in SETUPS:
+            hint = did_you_mean(name, SETUPS)
             out.append(
-                f"unknown generator setup {name!r}; choose from {sorted(SETUPS)}"
+                f"unknown generator setup {name!r}{hint}; choose from {sorted(SETUPS)}"
             )
     if len(cfg.setups) != 2 or cfg.setups[0] == cfg.setups[1]:
         out.append(f"setups must name two different setups, got {cfg.setups!r}")

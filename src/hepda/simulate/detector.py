@@ -51,7 +51,7 @@ def jet_resolution(pt: FloatArray, det: DetectorConfig) -> FloatArray:
 
     >>> from hepda.simulate.config import DetectorConfig
     >>> jet_resolution(np.array([30.0, 100.0]), DetectorConfig()).round(3)
-    array([0.177, 0.096])
+    array([0.177, 0.095])
     """
     return np.sqrt(
         (det.jer_noise / pt) ** 2 + det.jer_stochastic**2 / pt + det.jer_constant**2
@@ -66,7 +66,7 @@ def lepton_resolution(
     >>> from hepda.simulate.config import DetectorConfig
     >>> lepton_resolution(np.array([50.0, 50.0]), np.zeros(2), np.array([11, 13]),
     ...                   DetectorConfig()).round(4)
-    array([0.0155, 0.0158])
+    array([0.0158, 0.0158])
     """
     energy = pt * np.cosh(eta)
     electron = np.sqrt(det.electron_stochastic**2 / energy + det.electron_constant**2)
