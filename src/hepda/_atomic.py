@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,11 +24,9 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{final.name}.", suffix=".tmp", dir=final.parent
-    )
-    os.close(fd)
-    tmp = Path(tmp_name)
+    # A fresh name, not a file: the writer creates it with the usual
+    # permissions (mkstemp's 0600 would make outputs private to one user).
+    tmp = final.parent / f".{final.name}.{uuid.uuid4().hex[:12]}.tmp"
     try:
         yield tmp
         os.replace(tmp, final)
