@@ -114,6 +114,15 @@ def test_metrics_agree_with_an_independent_computation(run_dir: Path) -> None:
         ref = roc_auc_score(label[sel], score[sel], sample_weight=weight[sel])
         assert metrics[key] == pytest.approx(ref, abs=1e-6)
 
+    # accuracy at 0.5, each class scaled to equal total weight
+    sel = (domain == "target") & (split == "val")
+    right = (score[sel] > 0.5) == (label[sel] == 1)
+    per_class = [
+        weight[sel][(label[sel] == c) & right].sum() / weight[sel][label[sel] == c].sum()
+        for c in (0, 1)
+    ]
+    assert metrics["accuracy_s2"] == pytest.approx(np.mean(per_class), rel=1e-9)
+
     def frac(dom: str, cls: int) -> float:
         sel = (domain == dom) & (split == "val") & (label == cls)
         return weight[sel & (score > 0.6)].sum() / weight[sel].sum()

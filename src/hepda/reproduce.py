@@ -299,9 +299,14 @@ def _figures(runs_dir: Path, scan_dir: Path, out: Path, bench: Any) -> dict[str,
 
     # Figs. 4-5: the input variables per generator (drawn by the simulation step).
     if bench.variables_plot is not None:
-        png = Path(bench.variables_plot).with_suffix(".png")
-        if png.is_file():
-            files["fig4_5_inputs"] = png
+        import shutil
+
+        for suffix in (".png", ".pdf"):
+            drawn = Path(bench.variables_plot).with_suffix(suffix)
+            if drawn.is_file():
+                shutil.copyfile(drawn, out / f"fig4_5_inputs{suffix}")
+        if (out / "fig4_5_inputs.png").is_file():
+            files["fig4_5_inputs"] = out / "fig4_5_inputs.png"
 
     # Figs. 6-8: response of baseline (left) and DANN (right).
     pairs = {

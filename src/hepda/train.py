@@ -672,6 +672,22 @@ class Trainer:
 # ------------------------------------------------------------------ metrics
 
 
+def _class_balanced(label: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """Physical weights with each class scaled to the same total.
+
+    The accuracy is quoted for equal amounts of signal and background, as in
+    the paper's samples; with cross-section weights it would otherwise only
+    measure how much background is rejected.
+    """
+    out = np.asarray(weight, dtype=np.float64).copy()
+    for cls in (0, 1):
+        sel = label == cls
+        total = out[sel].sum()
+        if total > 0:
+            out[sel] /= total
+    return out
+
+
 def _weighted_bce(score: np.ndarray, label: np.ndarray, weight: np.ndarray) -> float:
     p = np.clip(score, 1e-7, 1 - 1e-7)
     loss = -(label * np.log(p) + (1 - label) * np.log1p(-p))
@@ -689,7 +705,8 @@ def evaluate_scores(
 ) -> dict[str, Any]:
     """The paper's metrics (and the ones beyond it) from scores on S1 and S2 events.
 
-    Accuracy and AUC use the physical weights. The significance follows
+    AUC uses the physical weights; accuracy too, with the two classes scaled
+    to equal totals (see :func:`_class_balanced`). The significance follows
     Eqs. 16-19: signal from S2, backgrounds from S1 and S2, the generator
     difference |b2 - b1| as the background uncertainty.
     """
@@ -715,8 +732,8 @@ def evaluate_scores(
     return {
         "auc_s1": metrics.roc_auc(y1, score_s1, w1),
         "auc_s2": metrics.roc_auc(y2, score_s2, w2),
-        "accuracy_s1": metrics.accuracy(y1, score_s1, w1),
-        "accuracy_s2": metrics.accuracy(y2, score_s2, w2),
+        "accuracy_s1": metrics.accuracy(y1, score_s1, _class_balanced(y1, w1)),
+        "accuracy_s2": metrics.accuracy(y2, score_s2, _class_balanced(y2, w2)),
         "significance": z,
         "significance_asimov": metrics.asimov_significance(
             yields.s, yields.b2, yields.sigma_b
