@@ -118,7 +118,7 @@ def _train_one(
     run_dir = Path(out) / spec.name
     run_dir.mkdir(parents=True, exist_ok=True)
     try:
-        result = train_run([s1], [s2], config, run_dir)
+        result = train_run(s1, s2, config, run_dir)
         return result.result.metrics
     except Exception as exc:  # a diverged run is a result of the study, not a failure
         from hepda.errors import TrainingDiverged
@@ -146,6 +146,30 @@ def _load_run(
     )
 
 
+def table1_row(run_dir: Path) -> dict[str, Any]:
+    """A Table 1 row from a run directory: its settings and validation metrics.
+
+    Accuracy and AUC are those on S2, the generator the label loss never saw,
+    as in the paper's table; AUC on S1 and the background shift stand beside.
+    """
+    import tomllib
+
+    config = tomllib.loads((run_dir / "config.toml").read_text())
+    m = json.loads((run_dir / "metrics.json").read_text())
+    return {
+        "run": run_dir.name,
+        "hidden": ",".join(str(h) for h in config["hidden"]),
+        "lambda": float(config["lambda"]),
+        "disc_mode": config["disc_mode"],
+        "accuracy": m.get("accuracy_s2"),
+        "auc": m.get("auc_s2"),
+        "significance": m.get("significance"),
+        "auc_s1": m.get("auc_s1"),
+        "significance_asimov": m.get("significance_asimov"),
+        "bias_ks": m.get("bias_ks"),
+    }
+
+
 def _select(
     scores: Mapping[str, np.ndarray],
     domain: str,
@@ -167,6 +191,9 @@ def reproduce(
     seed: int = 1,
     progress: bool = True,
     settings: ScaleSettings | None = None,
+    source: list[str] | None = None,
+    target: list[str] | None = None,
+    features: str | list[str] | None = "tth41",
 ) -> ReproduceResult:
     """Run the whole study and write its tables, figures and report into ``out_dir``.
 
@@ -175,6 +202,9 @@ def reproduce(
     ``scheduler`` the generation and the lambda scan go to that Dask cluster.
     The generated samples are cached, so a second call starts at training.
     ``settings`` replaces the scale's sizes (tests use a tiny one).
+
+    With ``source`` and ``target`` the study runs on those tables (the
+    analyst's own S1 and S2, with ``features``) instead of the benchmark.
     """
     if scale not in SCALES:
         msg = f"--scale: expected one of {', '.join(SCALES)}, got {scale!r}"
@@ -186,25 +216,32 @@ def reproduce(
     figures = out_dir / "figures"
     figures.mkdir(exist_ok=True)
 
-    # 1. The open benchmark: ttH signal and two tt+jets generator setups.
-    from hepda.simulate import SimulationConfig, build_benchmark
+    # 1. The data: the open benchmark (ttH and two tt+jets setups), or the user's.
+    sim_config = None
+    inputs_plot: Path | None = None
+    if source is None or target is None:
+        from hepda.simulate import SimulationConfig, build_benchmark
 
-    sim_config = SimulationConfig(n_events=settings.n_events, seed=seed)
-    log.info(
-        "step 1/5: event generation (%d selected events per sample)", settings.n_events
-    )
-    bench = build_benchmark(
-        None,
-        sim_config,
-        workers=workers if scheduler is None else 1,
-        scheduler=scheduler,
-        progress=progress,
-    )
-    s1, s2 = str(bench.s1), str(bench.s2)
+        sim_config = SimulationConfig(n_events=settings.n_events, seed=seed)
+        log.info("step 1/5: event generation (%d events per sample)", settings.n_events)
+        bench = build_benchmark(
+            None,
+            sim_config,
+            workers=workers if scheduler is None else 1,
+            scheduler=scheduler,
+            progress=progress,
+        )
+        source, target = [str(bench.s1)], [str(bench.s2)]
+        inputs_plot = bench.variables_plot
+    else:
+        log.info("step 1/5: the study on %s (S1) and %s (S2)", source, target)
+    s1, s2 = source, target
 
     # 2. The study's single runs, two at a time on two cores.
     base = TrainConfig(
-        epochs=settings.epochs, batch_size=settings.batch_size, features="tth41"
+        epochs=settings.epochs,
+        batch_size=settings.batch_size,
+        features=_features(features),
     ).to_dict()
     runs_dir = out_dir / "runs"
     log.info(
@@ -212,7 +249,6 @@ def reproduce(
         len(STUDY_RUNS),
         settings.epochs,
     )
-    metrics: dict[str, dict[str, Any]] = {}
     ctx = multiprocessing.get_context("spawn")
     with cf.ProcessPoolExecutor(
         workers, mp_context=ctx, initializer=_init_worker, initargs=(1,)
@@ -223,7 +259,7 @@ def reproduce(
         }
         for done, future in enumerate(cf.as_completed(futures), 1):
             spec = futures[future]
-            metrics[spec.name] = future.result()
+            future.result()  # a failed run stops the study here
             log.info("  run %d/%d done: %s", done, len(STUDY_RUNS), spec.name)
 
     # 3. The lambda scan, both discriminator modes, stacked.
@@ -243,10 +279,12 @@ def reproduce(
     )
     scan_dir = out_dir / "scan"
     base_config = TrainConfig(
-        epochs=settings.epochs, batch_size=settings.batch_size, features="tth41"
+        epochs=settings.epochs,
+        batch_size=settings.batch_size,
+        features=_features(features),
     )
     run_scan(
-        [s1], [s2], grid, base_config, scan_dir,
+        s1, s2, grid, base_config, scan_dir,
         workers=workers if scheduler is None else 1, scheduler=scheduler, progress=progress,
     )  # fmt: skip
 
@@ -254,39 +292,36 @@ def reproduce(
     from hepda import report
 
     log.info("step 4/5: Table 1 and figures")
-    rows = []
-    for spec in STUDY_RUNS:
-        if not spec.table1:
-            continue
-        m = metrics[spec.name]
-        rows.append(
-            {
-                "hidden": ",".join(map(str, spec.hidden)),
-                "lambda": spec.lambda_,
-                "disc_mode": spec.disc_mode,
-                "accuracy": m.get("accuracy_s2"),
-                "auc": m.get("auc_s2"),
-                "significance": m.get("significance"),
-                "auc_s1": m.get("auc_s1"),
-                "significance_asimov": m.get("significance_asimov"),
-                "bias_ks": m.get("bias_ks"),
-            }
-        )
+    rows = [table1_row(runs_dir / spec.name) for spec in STUDY_RUNS if spec.table1]
     table_files = report.write_table1(rows, out_dir)
 
     # 5. Figures and the report.
-    figure_files = _figures(runs_dir, scan_dir, figures, bench)
+    figure_files = _figures(
+        runs_dir, scan_dir, figures, s1, s2, _features(features), inputs_plot
+    )
     log.info("step 5/5: report")
     runtime = time.monotonic() - started
     report_path = _report(
-        out_dir, rows, figure_files, scale, settings, sim_config, runtime
+        out_dir, rows, figure_files, scale, settings, sim_config, runtime, s1, s2
     )
     return ReproduceResult(
         out_dir, rows, report_path, runtime, {**table_files, **figure_files}
     )
 
 
-def _figures(runs_dir: Path, scan_dir: Path, out: Path, bench: Any) -> dict[str, Path]:
+def _features(features: str | list[str] | None) -> str | tuple[str, ...] | None:
+    return tuple(features) if isinstance(features, list) else features
+
+
+def _figures(
+    runs_dir: Path,
+    scan_dir: Path,
+    out: Path,
+    s1: list[str],
+    s2: list[str],
+    features: str | tuple[str, ...] | None,
+    inputs_plot: Path | None,
+) -> dict[str, Path]:
     """Draw the paper's figures 4-11 and the ones beyond them; return name -> PNG."""
     from matplotlib.figure import Figure
 
@@ -297,12 +332,29 @@ def _figures(runs_dir: Path, scan_dir: Path, out: Path, bench: Any) -> dict[str,
     def save(fig: Any, name: str) -> None:
         files[name] = plots.save_figure(fig, out / f"{name}.png")
 
-    # Figs. 4-5: the input variables per generator (drawn by the simulation step).
-    if bench.variables_plot is not None:
+    # Figs. 4-5: the input variables per generator. The simulation draws them
+    # for the benchmark; for the user's samples they are drawn here.
+    from hepda.data.events import load_events
+
+    src = load_events(s1, features=features)
+    tgt = load_events(s2, features=features, role="target")
+    if inputs_plot is None:
+        samples = {}
+        for name, events, cls in (
+            ("signal (S2)", tgt, 1),
+            ("background S1", src, 0),
+            ("background S2", tgt, 0),
+        ):
+            part = events.take(events.label == cls)
+            columns = {n: part.features[:, i] for i, n in enumerate(part.feature_names)}
+            samples[name] = (columns, part.weight)
+        fig = plots.plot_input_variables(samples, list(src.feature_names))
+        save(fig, "fig4_5_inputs")
+    else:
         import shutil
 
         for suffix in (".png", ".pdf"):
-            drawn = Path(bench.variables_plot).with_suffix(suffix)
+            drawn = Path(inputs_plot).with_suffix(suffix)
             if drawn.is_file():
                 shutil.copyfile(drawn, out / f"fig4_5_inputs{suffix}")
         if (out / "fig4_5_inputs.png").is_file():
@@ -401,17 +453,14 @@ def _figures(runs_dir: Path, scan_dir: Path, out: Path, bench: Any) -> dict[str,
     )  # fmt: skip
     save(fig, "overtraining")
 
-    from hepda.data.events import load_events
-
-    s1 = load_events([str(bench.s1)], features="tth41")
-    bkg = s1.take(s1.label == 0)
+    bkg = src.take(src.label == 0)
     fig = Figure(figsize=(11, 10), layout="constrained")
     plots.plot_correlation(
         bkg.features,
         bkg.feature_names,
         bkg.weight,
         ax=fig.subplots(),
-        title="tt+jets S1",
+        title="background of S1",
     )
     save(fig, "correlation_s1_background")
     return files
@@ -437,7 +486,7 @@ CAPTIONS = {
     "S1 and S2 background responses), coloured by lambda.",
     "overtraining": "Overtraining check: response on training and validation events of S1 per class, "
     "with KS p-values.",
-    "correlation_s1_background": "Correlations between the 41 input variables in the S1 background.",
+    "correlation_s1_background": "Correlations between the input variables in the S1 background.",
 }
 
 
@@ -449,6 +498,8 @@ def _report(
     settings: ScaleSettings,
     sim_config: Any,
     runtime: float,
+    s1_paths: list[str],
+    s2_paths: list[str],
 ) -> Path:
     from hepda import report
 
@@ -464,13 +515,17 @@ def _report(
             "and AUC are on S2 (the generator not used for the label loss); the significance is the "
             "paper's Eq. 16 at the 0.6 cut with the generator difference as the background uncertainty. "
             "The paper's numbers stand beside ours; they come from the experiment's full simulation, "
-            "ours from the open Pythia 8 benchmark, so the comparison is of trends, not of values.",
+            "ours from the samples named under Data, so the comparison is of trends, not of values.",
             tables_html=[report.table1_html(rows)],
         ),
         report.Section(
             "Data",
-            f"ttH(bb) signal and tt+jets background from Pythia 8, {settings.n_events} selected events per "
-            "sample, two background generator setups (S1, S2).",
+            (
+                f"ttH(bb) signal and tt+jets background from Pythia 8, {settings.n_events} "
+                "selected events per sample, two background generator setups (S1, S2)."
+                if sim_config is not None
+                else f"S1: {', '.join(s1_paths)}. S2: {', '.join(s2_paths)}."
+            ),
             figures=entries("fig4_5_inputs", "correlation_s1_background"),
         ),
         report.Section(
@@ -489,12 +544,16 @@ def _report(
     config = {
         "scale": scale,
         "scale_settings": asdict(settings),
-        "simulation": {
-            "n_events": sim_config.n_events,
-            "seed": sim_config.seed,
-            "level": sim_config.level,
-            "btag": sim_config.btag,
-        },
+        "data": (
+            {
+                "n_events": sim_config.n_events,
+                "seed": sim_config.seed,
+                "level": sim_config.level,
+                "btag": sim_config.btag,
+            }
+            if sim_config is not None
+            else {"source": s1_paths, "target": s2_paths}
+        ),
         "runs": [asdict(r) for r in STUDY_RUNS],
     }
     return report.build_html_report(
@@ -503,4 +562,156 @@ def _report(
         sections=sections,
         config=config,
         runtime_s=runtime,
+    )
+
+
+# --------------------------------------------------------- hepda report
+
+
+def _run_figures(run_dir: Path, out: Path) -> list[tuple[Path, str]]:
+    """Response, training curves and overtraining check of one run."""
+    from matplotlib.figure import Figure
+
+    from hepda import plots
+
+    scores, history, m = _load_run(run_dir)
+    name = run_dir.name
+    made = []
+
+    fig = Figure(figsize=(6.4, 4.8), layout="constrained")
+    sig = _select(scores, "target", label=1)
+    b1 = _select(scores, "source", label=0)
+    b2 = _select(scores, "target", label=0)
+    plots.plot_response(
+        scores["score"][sig], scores["weight"][sig],
+        scores["score"][b1], scores["weight"][b1],
+        scores["score"][b2], scores["weight"][b2],
+        ax=fig.subplots(), title=f"{name}: Z = {m['significance']:.2f}",
+    )  # fmt: skip
+    path = plots.save_figure(fig, out / f"{name}_response.png")
+    made.append(
+        (path, f"{name}: response on S2 signal and on the S1 and S2 backgrounds.")
+    )
+
+    if history:
+        fig = Figure(figsize=(6.4, 4.8), layout="constrained")
+        plots.plot_training_curves(history, ax=fig.subplots(), title=name)
+        path = plots.save_figure(fig, out / f"{name}_training.png")
+        made.append(
+            (path, f"{name}: losses and significance per epoch (10-epoch smoothing).")
+        )
+
+    tr = (scores["domain"] == "source") & (scores["split"] == "train")
+    va = _select(scores, "source")
+    if tr.any() and va.any():
+        fig = Figure(figsize=(6.4, 4.8), layout="constrained")
+        plots.plot_overtraining(
+            scores["score"][tr], scores["weight"][tr], scores["label"][tr],
+            scores["score"][va], scores["weight"][va], scores["label"][va],
+            ax=fig.subplots(),
+        )  # fmt: skip
+        path = plots.save_figure(fig, out / f"{name}_overtraining.png")
+        made.append(
+            (path, f"{name}: training against validation response on S1, per class.")
+        )
+    return made
+
+
+def report_runs(
+    run_dirs: list[Path], scan_dirs: list[Path], out_dir: Path, *, title: str
+) -> Path:
+    """Table 1 and an HTML report for finished ``hepda train`` runs and scans."""
+    from matplotlib.figure import Figure
+
+    from hepda import plots, report
+    from hepda.errors import RunDirectoryError
+    from hepda.scan import read_scan
+
+    started = time.monotonic()
+    for d in run_dirs:
+        if not (d / "metrics.json").is_file() or not (d / "scores.parquet").is_file():
+            msg = f"{str(d)!r} is not a finished hepda train run (no metrics.json or scores.parquet)"
+            raise RunDirectoryError(msg)
+    for d in scan_dirs:
+        if not (d / "scan.csv").is_file():
+            msg = f"{str(d)!r} is not a hepda scan directory (no scan.csv)"
+            raise RunDirectoryError(msg)
+    figures = out_dir / "figures"
+    figures.mkdir(parents=True, exist_ok=True)
+
+    # Table 1 from the runs.
+    rows = [table1_row(d) for d in run_dirs]
+    if rows:
+        report.write_table1(rows, out_dir)
+
+    # Per-run figures, then the comparisons across runs.
+    sections = []
+    if rows:
+        sections.append(
+            report.Section("Table 1", tables_html=[report.table1_html(rows)])
+        )
+    if run_dirs:
+        curves, significance = {}, {}
+        for d in run_dirs:
+            scores, history, _ = _load_run(d)
+            for domain, dname in (("source", "S1"), ("target", "S2")):
+                sel = _select(scores, domain)
+                curves[f"{d.name}, {dname}"] = (
+                    scores["label"][sel],
+                    scores["score"][sel],
+                    scores["weight"][sel],
+                )
+            if history:
+                significance[d.name] = history["significance"]
+        fig = Figure(figsize=(6.4, 5.2), layout="constrained")
+        plots.plot_roc(curves, ax=fig.subplots())
+        roc = plots.save_figure(fig, figures / "roc.png")
+        fig = Figure(figsize=(6.4, 4.8), layout="constrained")
+        plots.plot_significance_curves(significance, ax=fig.subplots())
+        sig = plots.save_figure(fig, figures / "significance.png")
+        sections.append(
+            report.Section(
+                "Comparison of the runs",
+                figures=[
+                    report.FigureEntry(
+                        roc,
+                        "ROC curves of every run on the validation parts of S1 and S2.",
+                    ),
+                    report.FigureEntry(
+                        sig, "Significance per epoch of every run (10-epoch smoothing)."
+                    ),
+                ],
+            )
+        )
+        for d in run_dirs:
+            made = _run_figures(d, figures)
+            sections.append(
+                report.Section(
+                    d.name, figures=[report.FigureEntry(p, c) for p, c in made]
+                )
+            )
+    for i, d in enumerate(scan_dirs):
+        scan = read_scan(d / "scan.csv")
+        page = plots.save_figure(
+            plots.plot_scan(scan), figures / f"scan{i}_metrics.png"
+        )
+        fig = Figure(figsize=(6.4, 4.8), layout="constrained")
+        plots.plot_tradeoff(scan, ax=fig.subplots())
+        trade = plots.save_figure(fig, figures / f"scan{i}_tradeoff.png")
+        sections.append(
+            report.Section(
+                f"Scan {d}",
+                figures=[
+                    report.FigureEntry(page, CAPTIONS["scan_metrics"]),
+                    report.FigureEntry(trade, CAPTIONS["scan_tradeoff"]),
+                ],
+            )
+        )
+    config = {"runs": [str(d) for d in run_dirs], "scans": [str(d) for d in scan_dirs]}
+    return report.build_html_report(
+        out_dir / "report.html",
+        title=title,
+        sections=sections,
+        config=config,
+        runtime_s=time.monotonic() - started,
     )

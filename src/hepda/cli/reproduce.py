@@ -45,6 +45,21 @@ from hepda.cli._common import echo_table, prepare_out_dir
     help="Seed of the event generation.",
 )
 @click.option(
+    "--source",
+    multiple=True,
+    metavar="PATH",
+    help="Run the study on your own S1 table(s) instead of the open benchmark "
+    "(with --target).",
+)
+@click.option("--target", multiple=True, metavar="PATH", help="Your own S2 table(s).")
+@click.option(
+    "--features",
+    type=str,
+    default=None,
+    help="Features of --source/--target: comma-separated, 'tth41', or every "
+    "numeric column when not given. [default with the benchmark: tth41]",
+)
+@click.option(
     "--overwrite",
     is_flag=True,
     help="Replace an existing output directory of an earlier reproduction.",
@@ -56,23 +71,37 @@ def command(
     workers: int | None,
     scheduler: str | None,
     seed: int,
+    source: tuple[str, ...],
+    target: tuple[str, ...],
+    features: str | None,
     overwrite: bool,
     no_progress: bool,
 ) -> None:
     """Simulate, train, scan and report the paper's study; writes report.html."""
     from hepda._atomic import write_text
+    from hepda.cli.train import _features_value
+    from hepda.errors import ConfigError
     from hepda.reproduce import reproduce
 
+    if bool(source) != bool(target):
+        msg = "give both --source and --target (your S1 and S2), or neither for the open benchmark"
+        raise ConfigError(msg)
+    chosen = (
+        _features_value(features) if features else ("tth41" if not source else None)
+    )
     prepare_out_dir(out, overwrite, marker="reproduce.toml")
     write_text(out / "reproduce.toml", f'scale = "{scale}"\nseed = {seed}\n')
     result = reproduce(
         out,
-        scale=scale,
+        scale=scale,  # type: ignore[arg-type]
         workers=workers,
         scheduler=scheduler,
         seed=seed,
         progress=not no_progress,
-    )  # type: ignore[arg-type]
+        source=list(source) or None,
+        target=list(target) or None,
+        features=chosen,
+    )
     rows = [
         (
             f"{r['hidden']} lambda {r['lambda']:.2f}",
