@@ -100,7 +100,7 @@ def _init_worker(threads: int) -> None:
 
 
 def _train_one(
-    spec: RunSpec, s1: str, s2: str, base: dict[str, Any], out: str
+    spec: RunSpec, s1: list[str], s2: list[str], base: dict[str, Any], out: str
 ) -> dict[str, Any]:
     """Train one run of the study in its own directory (runs in a worker process)."""
     from hepda.config import train_config_from_mapping
@@ -179,7 +179,7 @@ def _select(
     sel = (scores["domain"] == domain) & (scores["split"] == split)
     if label is not None:
         sel &= scores["label"] == label
-    return sel
+    return np.asarray(sel, dtype=bool)
 
 
 def reproduce(

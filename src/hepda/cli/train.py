@@ -49,7 +49,7 @@ def resolve_config(
 ) -> tuple[TrainConfig, dict[str, Any]]:
     """Defaults, then the TOML file, then the command line. Returns (config, data keys)."""
     data: dict[str, Any] = dict(read_toml(config_file)) if config_file else {}
-    extra = {k: data.pop(k) for k in ("source", "target", "out") if k in data}
+    extra: dict[str, Any] = {k: data.pop(k) for k in ("source", "target", "out") if k in data}
     for option, key in _OPTION_KEYS.items():
         value = options.get(option)
         if value is None:

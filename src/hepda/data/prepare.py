@@ -61,7 +61,7 @@ def training_weights(
         if total <= 0:
             msg = f"{origin}: the event weights sum to {total:.4g}; they must sum to a positive number"
             raise DataError(msg)
-        return w * (n / total)
+        return np.asarray(w * (n / total))
     out = np.empty_like(w)
     for cls in (0, 1):
         sel = label == cls
@@ -83,7 +83,7 @@ def normalise_mean(weight: np.ndarray) -> np.ndarray:
     total = weight.sum()
     if weight.size == 0 or total <= 0:
         return np.ones_like(weight)
-    return weight * (weight.size / total)
+    return np.asarray(weight * (weight.size / total))
 
 
 @dataclass(frozen=True)
@@ -121,4 +121,4 @@ class Standardizer:
         return cls(mean.astype(np.float32), scale.astype(np.float32))
 
     def transform(self, x: np.ndarray) -> np.ndarray:
-        return ((x - self.mean_) / self.scale_).astype(np.float32, copy=False)
+        return np.asarray((x - self.mean_) / self.scale_, dtype=np.float32)
