@@ -376,3 +376,29 @@ def test_ctrl_c_saves_and_the_run_can_resume(
     assert code == 0, err
     with (run / "history.csv").open() as fh:
         assert len(list(csv.DictReader(fh))) == 60
+
+
+def test_bad_input_never_replaces_an_existing_run(
+    toy_files: tuple[Path, Path], run_dir: Path, tmp_path: Path
+) -> None:
+    """With --overwrite and a bad input, the old run stays as it was."""
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    before = {p.name: p.read_bytes() for p in copy.iterdir()}
+    result = CliRunner().invoke(
+        main,
+        ["train", "--source", str(toy_files[0]), "--target", str(toy_files[1]),
+         "--out", str(copy), "--features", "f0,nope", "--overwrite", "--no-progress"],
+    )  # fmt: skip
+    assert result.exit_code == 2 and "nope" in result.output
+    assert {p.name: p.read_bytes() for p in copy.iterdir()} == before
+
+    bad_eval = CliRunner().invoke(
+        main,
+        ["evaluate", "--run", str(copy), "--source", str(tmp_path / "missing.parquet"),
+         "--target", str(toy_files[1]), "--out", str(tmp_path / "ev")],
+    )  # fmt: skip
+    assert bad_eval.exit_code == 2 and "missing.parquet" in bad_eval.output
+    assert not (tmp_path / "ev").exists()

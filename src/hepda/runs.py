@@ -12,7 +12,7 @@ import io
 import json
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from hepda.train import (
     EpochCallback,
     Member,
     MemberResult,
+    PreparedData,
     Trainer,
     evaluate_scores,
     prepare_data,
@@ -60,6 +61,15 @@ def load_domains(
     )
     tgt = load_events(target, features=features, columns=cols, role="target")
     return src, tgt
+
+
+def load_and_prepare(
+    source: Sequence[str], target: Sequence[str], config: TrainConfig
+) -> tuple[TrainConfig, PreparedData]:
+    """Read and check both samples and split them; the config gets the feature list."""
+    src, tgt = load_domains(source, target, config)
+    config = config.replace(features=tuple(src.feature_names))
+    return config, prepare_data(src, tgt, config)
 
 
 # ------------------------------------------------------------------ writing
@@ -162,11 +172,14 @@ def train_run(
     *,
     callbacks: Sequence[EpochCallback] = (),
     resume_state: dict[str, Any] | None = None,
+    prepared: tuple[TrainConfig, PreparedData] | None = None,
 ) -> RunResult:
-    """Train one model and write the run directory; ``out_dir`` must be ready."""
-    src, tgt = load_domains(source, target, config)
-    config = config.replace(features=tuple(src.feature_names))
-    data = prepare_data(src, tgt, config)
+    """Train one model and write the run directory; ``out_dir`` must be ready.
+
+    ``prepared`` is what :func:`load_and_prepare` returned, for callers that
+    check the inputs before they create the output directory.
+    """
+    config, data = prepared or load_and_prepare(source, target, config)
     write_text(
         out_dir / CONFIG_FILE, dump_toml(run_config_dict(config, source, target))
     )
@@ -186,8 +199,8 @@ def train_run(
         )
     log.info(
         "training on %d source and %d target events (%d features), %d epochs",
-        len(src),
-        len(tgt),
+        len(data.source.events),
+        len(data.target.events),
         len(data.feature_names),
         config.epochs,
     )
@@ -305,8 +318,13 @@ def evaluate_run(
     out_dir: Path,
     *,
     which: str = "last",
+    before_write: Callable[[Path], None] | None = None,
 ) -> dict[str, Any]:
-    """Apply a trained run to other samples (every event counts as validation)."""
+    """Apply a trained run to other samples (every event counts as validation).
+
+    ``before_write(out_dir)`` runs once everything is computed and before any
+    file is written (the command line makes the output directory there).
+    """
     clf, feature_names, state = load_classifier(run_dir, which=which)
     stored = dict(state["config"])
     config = train_config_from_mapping(stored, origin=f"{run_dir}/{CHECKPOINT_FILE}")
@@ -319,6 +337,8 @@ def evaluate_run(
         ("source", src, np.ones(len(src), bool), score_s),
         ("target", tgt, np.ones(len(tgt), bool), score_t),
     ]
+    if before_write is not None:
+        before_write(out_dir)
     write_parquet(out_dir / "scores.parquet", scores_table(domains))
     write_json(out_dir / "metrics.json", result)
     return result

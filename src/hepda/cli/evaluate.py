@@ -60,6 +60,12 @@ def command(
 
     load_checkpoint(run_dir)  # fail on a bad run before creating anything
     out = out or run_dir / "evaluate"
-    prepare_out_dir(out, overwrite, marker="metrics.json")
-    metrics = evaluate_run(run_dir, list(source), list(target), out, which=which)
+    metrics = evaluate_run(
+        run_dir,
+        list(source),
+        list(target),
+        out,
+        which=which,
+        before_write=lambda d: prepare_out_dir(d, overwrite, marker="metrics.json"),
+    )
     echo_table(summary_rows(metrics), f"hepda evaluate: {out}")

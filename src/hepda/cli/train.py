@@ -49,7 +49,9 @@ def resolve_config(
 ) -> tuple[TrainConfig, dict[str, Any]]:
     """Defaults, then the TOML file, then the command line. Returns (config, data keys)."""
     data: dict[str, Any] = dict(read_toml(config_file)) if config_file else {}
-    extra: dict[str, Any] = {k: data.pop(k) for k in ("source", "target", "out") if k in data}
+    extra: dict[str, Any] = {
+        k: data.pop(k) for k in ("source", "target", "out") if k in data
+    }
     for option, key in _OPTION_KEYS.items():
         value = options.get(option)
         if value is None:
@@ -236,7 +238,7 @@ def command(
     **options: Any,
 ) -> None:
     """Train a DANN on source (S1) and target (S2) event tables."""
-    from hepda.runs import resume_run, train_run
+    from hepda.runs import load_and_prepare, resume_run, train_run
 
     if resume is not None:
         given = [k for k, v in options.items() if v is not None] + (
@@ -278,11 +280,15 @@ def command(
         msg = f"missing {', '.join(missing)} (on the command line or in the --config file)"
         raise ConfigError(msg)
     assert out is not None  # for the type checker; checked just above
+    # Read and check the inputs before anything is created or replaced on disk.
+    prepared = load_and_prepare(list(source), list(target), config)
     prepare_out_dir(out, overwrite, marker="config.toml")
 
     bar = progress_callback(config.epochs, not no_progress)
     try:
-        result = train_run(list(source), list(target), config, out, callbacks=[bar])
+        result = train_run(
+            list(source), list(target), config, out, callbacks=[bar], prepared=prepared
+        )
     except KeyboardInterrupt:
         bar.close()
         _interrupted(out)
