@@ -99,9 +99,10 @@ def generate_samples(
             table, stats = assemble(spec, chunks[spec.name])
             log.info(
                 "%s: %d selected of %d generated, sigma %.4g fb, selected %.4g fb, "
-                "%.0f s (Pythia %.0f s)",
+                "%.0f s in chunks (Pythia %.0f s), %.0f s CPU",
                 spec.name, stats.n_selected, stats.n_generated, stats.sigma_fb,
                 stats.selected_fb, stats.total_seconds, stats.pythia_seconds,
+                stats.cpu_seconds,
             )  # fmt: skip
             if cache:
                 store_sample(spec, table, stats)
@@ -237,7 +238,7 @@ def _plot(
     )  # fmt: skip
     for label, name in zip(("S1", "S2"), config.setups, strict=True):
         table = features[f"ttbar_{name}"]
-        title = f"tt+jets {label}: {get_setup(name).summary}"
+        title = f"tt+jets {label} ({get_setup(name).label})"
         samples[title] = (_columns(table), table.column("weight").to_numpy())
     try:
         plot_input_variables(samples, list(TTH41), paths.variables_plot)

@@ -26,13 +26,15 @@ class GeneratorSetup:
 
     ``generator`` is the value written to the ``generator`` column of the
     object and event tables; ``settings`` are ``readString`` lines applied on
-    top of the process and level settings.
+    top of the process and level settings; ``label`` is the short name in
+    plot legends.
     """
 
     name: str
     generator: str
     settings: tuple[str, ...]
     summary: str
+    label: str
 
 
 # The default Monash 2013 tune (Tune:pp = 14). For tt and ttH the hard
@@ -45,6 +47,7 @@ _MONASH = GeneratorSetup(
     generator="pythia8-monash",
     settings=("Tune:pp = 14",),
     summary="Monash 2013 tune, damped power ISR (Pythia defaults)",
+    label="Monash",
 )
 
 # Wimpy shower: ISR may not exceed the factorisation scale (about the top
@@ -57,6 +60,7 @@ _WIMPY = GeneratorSetup(
     generator="pythia8-monash-wimpy",
     settings=("Tune:pp = 14", "SpaceShower:pTmaxMatch = 1"),
     summary="Monash 2013, wimpy ISR (pT < factorisation scale)",
+    label="wimpy ISR",
 )
 
 # Power shower with a larger strong coupling: ISR up to the kinematic limit
@@ -76,6 +80,7 @@ _POWER = GeneratorSetup(
         "TimeShower:alphaSvalue = 0.140",
     ),
     summary="Monash 2013, undamped power ISR, alpha_s 0.140 in ISR and FSR",
+    label="power ISR, alpha_s 0.140",
 )
 
 # ATLAS A14 tune with its own (damped) power ISR: a milder alternative
@@ -86,6 +91,7 @@ _A14 = GeneratorSetup(
     generator="pythia8-a14",
     settings=("Tune:pp = 21",),
     summary="ATLAS A14 tune (NNPDF2.3 LO), damped power ISR",
+    label="A14",
 )
 
 SETUPS: dict[str, GeneratorSetup] = {s.name: s for s in (_MONASH, _WIMPY, _POWER, _A14)}

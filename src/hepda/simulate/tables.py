@@ -51,6 +51,7 @@ class SampleStats:
     selected_fb: float
     pythia_seconds: float
     total_seconds: float
+    cpu_seconds: float = 0.0
 
 
 def _take(events: Reconstructed, n: int) -> Reconstructed:
@@ -133,6 +134,7 @@ def assemble(
         selected_fb=float(weights.sum()),
         pythia_seconds=sum(c.pythia_seconds for c in chunks),
         total_seconds=sum(c.total_seconds for c in chunks),
+        cpu_seconds=sum(c.cpu_seconds for c in chunks),
     )
     return table, stats
 
