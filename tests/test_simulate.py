@@ -36,7 +36,7 @@ from hepda.simulate.btag import cut_tags, prob_at_least, tag_probabilities, trf_
 from hepda.simulate.config import DetectorConfig, SampleSpec, derive_seed
 from hepda.simulate.detector import jet_resolution, reconstruct
 from hepda.simulate.setups import SETUPS, get_setup, lepton_jets_settings
-from hepda.simulate.tables import EVENT_NUMBER_STRIDE, OBJECT_COLUMNS
+from hepda.simulate.tables import EVENT_NUMBER_STRIDE, OBJECT_COLUMNS, SampleStats
 from hepda.simulate.truth import TruthEvents
 
 TINY = SimulationConfig(n_events=30, seed=7, chunk_size=100)
@@ -52,7 +52,7 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 @pytest.fixture(scope="module")
-def samples(cache_dir: Path) -> dict[str, tuple[pa.Table, object]]:
+def samples(cache_dir: Path) -> dict[str, tuple[pa.Table, SampleStats]]:
     """The three samples of TINY, generated once in this process."""
     return generate_samples(TINY, workers=1, progress=False)
 
@@ -227,7 +227,7 @@ def _trf_vs_cut(
 
 @pytest.mark.slow
 def test_trf_and_cut_give_the_same_distributions_on_pythia_jets(
-    samples: dict[str, tuple[pa.Table, object]],
+    samples: dict[str, tuple[pa.Table, SampleStats]],
 ) -> None:
     table = pa.concat_tables([samples[n][0] for n in ("ttbar_s1", "ttbar_s2")])
     flavours = table.column("jet_flavour").to_pylist()
@@ -419,10 +419,14 @@ def test_truth_objects_find_the_w_lepton_and_label_b_jets() -> None:
         agree = total = 0
         for e in range(truth.n_events):
             sl = slice(start[e], start[e] + truth.jet_count[e])
-            for eta, phi, flav, pt in zip(
-                truth.jet_eta[sl], truth.jet_phi[sl], truth.jet_flavour[sl], truth.jet_pt[sl],
+            jets = zip(
+                truth.jet_eta[sl],
+                truth.jet_phi[sl],
+                truth.jet_flavour[sl],
+                truth.jet_pt[sl],
                 strict=True,
-            ):  # fmt: skip
+            )
+            for eta, phi, flav, pt in jets:
                 if pt < 25:
                     continue
                 dphi = (np.array(b_phi[e]) - phi + np.pi) % (2 * np.pi) - np.pi
@@ -471,7 +475,7 @@ def test_cross_section_carries_the_forced_branching_fraction() -> None:
 
 
 def test_object_tables_follow_the_data_contract(
-    samples: dict[str, tuple[pa.Table, object]],
+    samples: dict[str, tuple[pa.Table, SampleStats]],
 ) -> None:
     f32 = pa.float32()
     expected_types = {
@@ -505,12 +509,12 @@ def test_object_tables_follow_the_data_contract(
 
 
 def test_weights_sum_to_the_selected_cross_section(
-    samples: dict[str, tuple[pa.Table, object]],
+    samples: dict[str, tuple[pa.Table, SampleStats]],
 ) -> None:
     for name, (table, sample_stats) in samples.items():
         weights = table.column("weight").to_numpy()
-        np.testing.assert_allclose(weights.sum(), sample_stats.selected_fb, rtol=1e-12)  # type: ignore[attr-defined]
-        sigma = sample_stats.sigma_fb  # type: ignore[attr-defined]
+        np.testing.assert_allclose(weights.sum(), sample_stats.selected_fb, rtol=1e-12)
+        sigma = sample_stats.sigma_fb
         # LO Pythia, lepton+jets: tt ~150 pb, ttH(bb) ~60 fb.
         assert (1e5 < sigma < 2.5e5) if name != "ttH" else (30 < sigma < 120)
         assert weights.sum() < sigma
@@ -522,7 +526,7 @@ def _one_sample(config: SimulationConfig, name: str = "ttbar_s1") -> SampleSpec:
 
 @pytest.mark.slow
 def test_two_workers_give_the_same_sample_and_another_seed_does_not(
-    samples: dict[str, tuple[pa.Table, object]],
+    samples: dict[str, tuple[pa.Table, SampleStats]],
 ) -> None:
     from hepda.simulate.runner import run_samples
     from hepda.simulate.tables import assemble
@@ -539,7 +543,7 @@ def test_two_workers_give_the_same_sample_and_another_seed_does_not(
 
 @pytest.mark.slow
 def test_a_dask_cluster_gives_the_same_sample(
-    samples: dict[str, tuple[pa.Table, object]],
+    samples: dict[str, tuple[pa.Table, SampleStats]],
 ) -> None:
     distributed = pytest.importorskip("distributed")
     from hepda.simulate.runner import run_samples
@@ -614,7 +618,7 @@ def test_cache_key_covers_settings_and_versions(
 
 
 def test_second_call_reads_the_cache(
-    samples: dict[str, tuple[pa.Table, object]], monkeypatch: pytest.MonkeyPatch
+    samples: dict[str, tuple[pa.Table, SampleStats]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from hepda.simulate import benchmark
 
@@ -630,7 +634,7 @@ def test_second_call_reads_the_cache(
 
 
 def test_a_failed_cache_write_leaves_nothing(
-    samples: dict[str, tuple[pa.Table, object]],
+    samples: dict[str, tuple[pa.Table, SampleStats]],
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
@@ -646,7 +650,7 @@ def test_a_failed_cache_write_leaves_nothing(
 
     monkeypatch.setattr(cache.pq, "write_table", half_written)
     with pytest.raises(OSError, match="disk full"):
-        cache.store_sample(spec, table, sample_stats)  # type: ignore[arg-type]
+        cache.store_sample(spec, table, sample_stats)
     assert list((tmp_path / "samples").iterdir()) == []
     assert cache.load_sample(spec) is None
 
@@ -666,7 +670,7 @@ def test_weighted_ks_matches_scipy_for_unit_weights() -> None:
 
 @pytest.mark.slow
 def test_cli_writes_the_benchmark(
-    samples: dict[str, tuple[pa.Table, object]], tmp_path: Path
+    samples: dict[str, tuple[pa.Table, SampleStats]], tmp_path: Path
 ) -> None:
     from hepda.cli import main
 
@@ -729,7 +733,7 @@ def test_cli_writes_the_benchmark(
 
 @pytest.mark.slow
 def test_root_output_reads_back_with_uproot(
-    samples: dict[str, tuple[pa.Table, object]], tmp_path: Path
+    samples: dict[str, tuple[pa.Table, SampleStats]], tmp_path: Path
 ) -> None:
     uproot = pytest.importorskip("uproot")
     paths = build_benchmark(tmp_path, TINY, fmt="root", progress=False, plot=False)
@@ -747,7 +751,7 @@ def test_root_output_reads_back_with_uproot(
 
 
 def test_cache_only_benchmark_is_reused(
-    samples: dict[str, tuple[pa.Table, object]],
+    samples: dict[str, tuple[pa.Table, SampleStats]],
     monkeypatch: pytest.MonkeyPatch,
     cache_dir: Path,
 ) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -19,8 +20,11 @@ Level = Literal["parton", "hadron"]
 BTagMode = Literal["trf", "cut"]
 
 #: Generated events per chunk (one Pythia instance, one seed) by level:
-#: a few seconds of work each, so init (0.2 s) stays a few percent.
+#: a few seconds of work each, so init (0.2 s) stays a few percent. Small
+#: samples use smaller chunks (2 n_events, at least MIN_CHUNK_SIZE) so that
+#: little is generated beyond what they need.
 DEFAULT_CHUNK_SIZE: dict[str, int] = {"parton": 4000, "hadron": 400}
+MIN_CHUNK_SIZE: dict[str, int] = {"parton": 500, "hadron": 100}
 
 
 @dataclass(frozen=True)
@@ -99,8 +103,22 @@ class SimulationConfig:
 
     @property
     def events_per_chunk(self) -> int:
-        """Generated events per chunk (``chunk_size`` or the level default)."""
-        return self.chunk_size or DEFAULT_CHUNK_SIZE[self.level]
+        """Generated events per chunk: ``chunk_size``, or by level and size.
+
+        A function of the configuration only (never of the workers), since
+        the chunks define the events.
+
+        >>> SimulationConfig().events_per_chunk
+        4000
+        >>> SimulationConfig(n_events=300).events_per_chunk
+        600
+        """
+        if self.chunk_size:
+            return self.chunk_size
+        wanted = 100 * math.ceil(2 * self.n_events / 100)
+        return min(
+            DEFAULT_CHUNK_SIZE[self.level], max(MIN_CHUNK_SIZE[self.level], wanted)
+        )
 
     def samples(self) -> tuple[SampleSpec, ...]:
         """The samples to generate: ttH (2N events) and one tt+jets per setup."""
