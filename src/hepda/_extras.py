@@ -13,6 +13,7 @@ _EXTRAS = {
     "awkward": ("awkward", "root"),
     "vector": ("vector", "sim"),
     "pythia8mc": ("pythia8mc==8.317.2", "sim"),
+    "fastjet": ("fastjet", "sim"),
     "matplotlib": ("matplotlib", "plots"),
     "mplhep": ("mplhep", "plots"),
     "hist": ("hist", "plots"),
