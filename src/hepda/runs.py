@@ -303,7 +303,7 @@ def load_classifier(
 def score_events(
     clf: DANNClassifier, events: EventTable, chunk: int = 65536
 ) -> np.ndarray:
-    dtype = clf.mean.dtype
+    dtype = clf.head.weight.dtype
     parts = [
         clf(torch.as_tensor(events.features[s : s + chunk]).to(dtype)).double().numpy()
         for s in range(0, len(events), chunk)
