@@ -27,7 +27,8 @@ class ReferenceDANN(nn.Module):
         super().__init__()
         widths = (n_features, *hidden)
         self.extractor = nn.ModuleList(
-            nn.Linear(a, b, dtype=torch.float64) for a, b in zip(widths[:-1], widths[1:])
+            nn.Linear(a, b, dtype=torch.float64)
+            for a, b in zip(widths[:-1], widths[1:])
         )
         self.label_head = nn.Linear(hidden[-1], 1, dtype=torch.float64)
         self.domain_head = nn.Linear(hidden[-1], 1, dtype=torch.float64)
@@ -77,8 +78,12 @@ def test_gradients_equal_autograd_with_reversal(hidden: tuple[int, ...]) -> None
         assert ld[k].item() == pytest.approx(ref_ld.item(), rel=1e-12)
         layers = [*ref.extractor, ref.label_head, ref.domain_head]
         for lin, w, b in zip(layers, model.weights, model.biases):
-            torch.testing.assert_close(w.grad[k], lin.weight.grad.T, rtol=1e-10, atol=1e-12)
-            torch.testing.assert_close(b.grad[k, 0], lin.bias.grad, rtol=1e-10, atol=1e-12)
+            torch.testing.assert_close(
+                w.grad[k], lin.weight.grad.T, rtol=1e-10, atol=1e-12
+            )
+            torch.testing.assert_close(
+                b.grad[k, 0], lin.bias.grad, rtol=1e-10, atol=1e-12
+            )
 
 
 def test_gradients_follow_eqs_7_to_9_numerically() -> None:
@@ -114,7 +119,9 @@ def test_gradients_follow_eqs_7_to_9_numerically() -> None:
                 assert d_ld == pytest.approx(0.0, abs=1e-8)
             if group == "d":
                 assert d_ly == pytest.approx(0.0, abs=1e-8)
-            assert analytic[i].view(-1)[j].item() == pytest.approx(expected, rel=1e-5, abs=1e-8)
+            assert analytic[i].view(-1)[j].item() == pytest.approx(
+                expected, rel=1e-5, abs=1e-8
+            )
 
 
 def test_members_are_independent() -> None:
