@@ -578,9 +578,10 @@ class Trainer:
         score_s_val = self.scores(x_val_s)
         score_t_val = self.scores(x_val_t)
         score_s_train = self.scores(src.x[src.train_index])
-        feats_s = self._features(x_val_s)
-        feats_t = self._features(x_val_t)
         shown_s, shown_t = self._shown_val
+        # Representations of the events the discriminator sees, for the proxy A-distance.
+        feats_s = self._features(x_val_s[torch.as_tensor(shown_s, device=self.device)])
+        feats_t = self._features(x_val_t[torch.as_tensor(shown_t, device=self.device)])
         self.model.load_state_dict(self.best_state)
         best_s = self.scores(src.x[test_s])
         best_t = self.scores(tgt.x[test_t])
@@ -601,7 +602,7 @@ class Trainer:
             )
             result["proxy_a_distance_input"] = pad_input
             result["proxy_a_distance_features"] = metrics.proxy_a_distance(
-                feats_s[m][shown_s], feats_t[m][shown_t], seed=self.config.data_seed
+                feats_s[m], feats_t[m], seed=self.config.data_seed
             )
             for cls, name in ((1, "signal"), (0, "background")):
                 tr, va = train_ev.label == cls, val_ev.label == cls
@@ -634,10 +635,11 @@ class Trainer:
 
     @torch.no_grad()
     def _features(self, x: Tensor, chunk: int | None = None) -> np.ndarray:
+        # Kept in the model's dtype: (K, n, width) for all members is the
+        # largest array of a stacked run (the metrics widen it exactly).
         step = self._chunk_rows(chunk)
         parts = [
-            self.model.features(x[s : s + step]).double().cpu()
-            for s in range(0, len(x), step)
+            self.model.features(x[s : s + step]).cpu() for s in range(0, len(x), step)
         ]
         return torch.cat(parts, dim=1).numpy()
 
