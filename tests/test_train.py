@@ -175,3 +175,21 @@ def test_diverged_member_does_not_disturb_the_others(
     assert len(stack[1].history) == len(alone.history)
     for row_stack, row_alone in zip(stack[1].history, alone.history, strict=False):
         assert row_stack == pytest.approx(row_alone, rel=1e-9, abs=1e-12)
+
+
+def test_standardizer_matches_numpy_on_the_chosen_rows() -> None:
+    from hepda.data.prepare import Standardizer
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(3.0, 2.0, size=(500, 4)).astype(np.float32)
+    x[:, 3] = 7.0  # a constant column gets scale 1
+    w = rng.uniform(-0.2, 2.0, 500)
+    rows = rng.random(500) < 0.6
+    std = Standardizer.fit(x, w, rows=rows)
+    ref_mean = np.average(x[rows].astype(np.float64), axis=0, weights=np.abs(w[rows]))
+    ref_var = np.average((x[rows] - ref_mean) ** 2, axis=0, weights=np.abs(w[rows]))
+    np.testing.assert_allclose(std.mean_, ref_mean, rtol=1e-6)
+    np.testing.assert_allclose(std.scale_[:3], np.sqrt(ref_var[:3]), rtol=1e-5)
+    assert std.scale_[3] == 1.0
+    by_index = Standardizer.fit(x, w, rows=np.flatnonzero(rows))
+    np.testing.assert_array_equal(by_index.mean_, std.mean_)

@@ -99,17 +99,33 @@ class Standardizer:
     scale_: np.ndarray
 
     @classmethod
-    def fit(cls, x: np.ndarray, weight: np.ndarray | None = None) -> Standardizer:
+    def fit(
+        cls,
+        x: np.ndarray,
+        weight: np.ndarray | None = None,
+        rows: np.ndarray | None = None,
+    ) -> Standardizer:
+        """Fit on the ``rows`` (a boolean mask or indices; all if None) of ``x``.
+
+        One column at a time in float64, so memory stays near one column
+        however many events there are.
+        """
+        index = np.arange(len(x)) if rows is None else np.flatnonzero(rows)
+        if rows is not None and np.asarray(rows).dtype != np.bool_:
+            index = np.asarray(rows)
         w = (
-            np.ones(len(x))
+            np.ones(len(index))
             if weight is None
-            else np.abs(np.asarray(weight, dtype=np.float64))
+            else np.abs(np.asarray(weight, dtype=np.float64)[index])
         )
         if w.sum() <= 0:
-            w = np.ones(len(x))
-        x64 = np.asarray(x, dtype=np.float64)
-        mean = np.average(x64, axis=0, weights=w)
-        var = np.average((x64 - mean) ** 2, axis=0, weights=w)
+            w = np.ones(len(index))
+        mean = np.empty(x.shape[1])
+        var = np.empty(x.shape[1])
+        for j in range(x.shape[1]):
+            column = x[index, j].astype(np.float64)
+            mean[j] = np.average(column, weights=w)
+            var[j] = np.average((column - mean[j]) ** 2, weights=w)
         scale = np.sqrt(var)
         constant = scale < 1e-12 * np.maximum(1.0, np.abs(mean))
         if constant.any():
