@@ -134,7 +134,7 @@ def prepare_data(
                 )
                 raise DataError(msg)
 
-    standardizer = Standardizer.fit(source.features[~val_s], source.weight[~val_s])
+    standardizer = Standardizer.fit(source.features, source.weight, rows=~val_s)
 
     def to_device(
         events: EventTable, val: np.ndarray, tune: np.ndarray, role: str
@@ -295,6 +295,24 @@ class Trainer:
         w_dom_t[sel_t] = normalise_mean(tgt.weight_train.cpu().numpy()[sel_t])
         self.w_dom_s = torch.as_tensor(w_dom_s, device=self.device, dtype=self.dtype)
         self.w_dom_t = torch.as_tensor(w_dom_t, device=self.device, dtype=self.dtype)
+        # What a batch needs of each event, as columns gathered in one step per
+        # domain: class label, training weight, domain weight, whether it
+        # counts in L_d, domain (0 source, 1 target).
+        shown_f = self.shown_source.to(self.dtype)
+        zeros_t = torch.zeros(len(tgt.events), dtype=self.dtype, device=self.device)
+        self._rows_s = torch.stack(
+            [
+                src.label,
+                src.weight_train,
+                self.w_dom_s * shown_f,
+                shown_f,
+                torch.zeros_like(shown_f),
+            ],
+            dim=1,
+        )
+        self._rows_t = torch.stack(
+            [zeros_t, zeros_t, self.w_dom_t, zeros_t + 1, zeros_t + 1], dim=1
+        )
 
         k = len(self.members)
         self.history: list[list[dict[str, float]]] = [[] for _ in range(k)]
@@ -334,20 +352,21 @@ class Trainer:
     ) -> tuple[Tensor, BatchTargets]:
         """Inputs and loss coefficients for source events ``idx_s`` and target events ``idx_t``."""
         src, tgt = self.data.source, self.data.target
-        n_s = len(idx_s)
-        # index_select is several times faster than advanced indexing here.
-        x = torch.cat([src.x.index_select(0, idx_s), tgt.x.index_select(0, idx_t)])
-        zeros_t = torch.zeros(len(idx_t), dtype=self.dtype, device=self.device)
-        label = torch.cat([src.label.index_select(0, idx_s), zeros_t])
-        coef_label = torch.cat([src.weight_train.index_select(0, idx_s) / n_s, zeros_t])
-        shown = self.shown_source.index_select(0, idx_s)
-        dom_s = self.w_dom_s.index_select(0, idx_s) * shown
-        # The count stays on the device (a 0-d tensor): no synchronisation.
-        n_dom = (shown.sum() + len(idx_t)).clamp_(min=1)
-        coef_domain = torch.cat([dom_s, self.w_dom_t.index_select(0, idx_t)]) / n_dom
-        domain = torch.cat(
-            [torch.zeros(n_s, dtype=self.dtype, device=self.device), zeros_t + 1]
+        n_s, n = len(idx_s), len(idx_s) + len(idx_t)
+        # Gathered straight into one buffer each (index_select is several
+        # times faster than advanced indexing here).
+        x = torch.empty(n, src.x.shape[1], dtype=src.x.dtype, device=self.device)
+        torch.index_select(src.x, 0, idx_s, out=x[:n_s])
+        torch.index_select(tgt.x, 0, idx_t, out=x[n_s:])
+        rows = torch.empty(
+            n, self._rows_s.shape[1], dtype=self.dtype, device=self.device
         )
+        torch.index_select(self._rows_s, 0, idx_s, out=rows[:n_s])
+        torch.index_select(self._rows_t, 0, idx_t, out=rows[n_s:])
+        label, weight, w_domain, counted, domain = rows.unbind(1)
+        coef_label = weight / n_s
+        # The count stays on the device (a 0-d tensor): no synchronisation.
+        coef_domain = w_domain / counted.sum().clamp_(min=1)
         return x, BatchTargets(label, coef_label, domain, coef_domain)
 
     # -- one epoch ----------------------------------------------------------
