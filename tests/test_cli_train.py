@@ -118,7 +118,8 @@ def test_metrics_agree_with_an_independent_computation(run_dir: Path) -> None:
     sel = (domain == "target") & (split == "val")
     right = (score[sel] > 0.5) == (label[sel] == 1)
     per_class = [
-        weight[sel][(label[sel] == c) & right].sum() / weight[sel][label[sel] == c].sum()
+        weight[sel][(label[sel] == c) & right].sum()
+        / weight[sel][label[sel] == c].sum()
         for c in (0, 1)
     ]
     assert metrics["accuracy_s2"] == pytest.approx(np.mean(per_class), rel=1e-9)
@@ -197,15 +198,9 @@ def test_config_file_values_and_command_line_precedence(
     assert result.exit_code == 0, result.output
     stored = tomllib.loads((out / "config.toml").read_text())
     assert stored["lambda"] == 0.7  # the command line wins
-    assert (
-        stored["disc_mode"] == "all"
-    )
-    assert (
-        stored["epochs"] == 2
-    )
-    assert (
-        stored["hidden"] == [4]
-    )
+    assert stored["disc_mode"] == "all"
+    assert stored["epochs"] == 2
+    assert stored["hidden"] == [4]
 
 
 @pytest.mark.parametrize(
@@ -251,11 +246,14 @@ def test_evaluate_scores_other_samples(
     assert result.exit_code == 0, result.output
     scores = pq.read_table(out / "scores.parquet").to_pydict()
     train_scores = pq.read_table(run_dir / "scores.parquet").to_pydict()
+
     # the same events scored by the same model give the same scores
     def key(d):
         return {
-            (a, b): c for a, b, c in zip(d["domain"], d["event_number"], d["score"], strict=False)
+            (a, b): c
+            for a, b, c in zip(d["domain"], d["event_number"], d["score"], strict=False)
         }
+
     ours, theirs = key(scores), key(train_scores)
     assert ours.keys() == theirs.keys()
     assert max(abs(ours[k] - theirs[k]) for k in ours) < 1e-5

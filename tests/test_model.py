@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -27,15 +29,14 @@ class ReferenceDANN(nn.Module):
         super().__init__()
         widths = (n_features, *hidden)
         self.extractor = nn.ModuleList(
-            nn.Linear(a, b, dtype=torch.float64)
-            for a, b in zip(widths[:-1], widths[1:])
+            nn.Linear(a, b, dtype=torch.float64) for a, b in itertools.pairwise(widths)
         )
         self.label_head = nn.Linear(hidden[-1], 1, dtype=torch.float64)
         self.domain_head = nn.Linear(hidden[-1], 1, dtype=torch.float64)
 
     def load_member(self, model: StackedDANN, k: int) -> None:
         layers = [*self.extractor, self.label_head, self.domain_head]
-        for lin, w, b in zip(layers, model.weights, model.biases):
+        for lin, w, b in zip(layers, model.weights, model.biases, strict=False):
             lin.weight.data.copy_(w[k].T)
             lin.bias.data.copy_(b[k, 0])
 
@@ -77,7 +78,7 @@ def test_gradients_equal_autograd_with_reversal(hidden: tuple[int, ...]) -> None
         assert ly[k].item() == pytest.approx(ref_ly.item(), rel=1e-12)
         assert ld[k].item() == pytest.approx(ref_ld.item(), rel=1e-12)
         layers = [*ref.extractor, ref.label_head, ref.domain_head]
-        for lin, w, b in zip(layers, model.weights, model.biases):
+        for lin, w, b in zip(layers, model.weights, model.biases, strict=False):
             torch.testing.assert_close(
                 w.grad[k], lin.weight.grad.T, rtol=1e-10, atol=1e-12
             )
@@ -131,7 +132,7 @@ def test_members_are_independent() -> None:
     alone.forward_backward(x, t, torch.tensor([1.2], dtype=torch.float64))
     stack = StackedDANN(4, (6, 5), seeds=[3, 11, 4], dtype=torch.float64)
     stack.forward_backward(x, t, torch.tensor([0.1, 1.2, 2.0], dtype=torch.float64))
-    for a, s in zip(alone.parameters(), stack.parameters()):
+    for a, s in zip(alone.parameters(), stack.parameters(), strict=False):
         torch.testing.assert_close(a[0], s[1])
         torch.testing.assert_close(a.grad[0], s.grad[1])
 
