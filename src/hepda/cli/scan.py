@@ -258,6 +258,7 @@ def resolve_scan_config(
     "--config",
     "config_file",
     type=str,
+    metavar="FILE.toml",
     help="TOML file: the keys of hepda train, plus lambdas, seeds, folds, stack, workers, scheduler (top level or in a [scan] table).",
 )
 @click.option(
