@@ -315,14 +315,14 @@ def test_dask_cluster_gives_the_local_numbers(
     with distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
     ) as cluster:
-        # stack 3: each fold's 4 members go out as 2 + 2, so splitting is checked too
+        # one block per fold and worker (the CLI test below splits blocks)
         rows = run_scan(
             *samples,
             GRID,
             BASE,
             tmp_path / "dask",
             scheduler=cluster.scheduler_address,
-            stack=3,
+            stack=4,
             progress=False,
         )
     _assert_same_rows(rows, local_rows)
