@@ -478,3 +478,14 @@ def test_smooth_trailing_window() -> None:
 def test_bad_input_is_reported(call, match: str) -> None:
     with pytest.raises((DataError, ConfigError), match=match):
         call()
+
+
+def test_response_distances_without_pvalue_keep_the_distances() -> None:
+    rng = np.random.default_rng(5)
+    a, b = rng.random(300), rng.random(200) ** 1.3
+    wa, wb = rng.uniform(0.5, 1.5, 300), rng.uniform(0.5, 1.5, 200)
+    full = hepda.metrics.response_distances(a, wa, b, wb)
+    quick = hepda.metrics.response_distances(a, wa, b, wb, pvalue=False)
+    assert "bias_ks_pvalue" not in quick
+    assert quick["bias_ks"] == full["bias_ks"]
+    assert quick["bias_js"] == full["bias_js"]

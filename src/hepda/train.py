@@ -494,7 +494,12 @@ class Trainer:
         rows = []
         for m in range(len(self.members)):
             row = evaluate_scores(
-                score_s[m], self._val_s, score_t[m], self._val_t, self.config
+                score_s[m],
+                self._val_s,
+                score_t[m],
+                self._val_t,
+                self.config,
+                pvalue=False,
             )
             row["loss_label_s1"] = _weighted_bce(score_s[m], label_s, wl_s)
             row["loss_label_s2"] = _weighted_bce(score_t[m], label_t, wl_t)
@@ -744,13 +749,15 @@ def evaluate_scores(
     config: TrainConfig,
     *,
     only_significance: bool = False,
+    pvalue: bool = True,
 ) -> dict[str, Any]:
     """The paper's metrics (and the ones beyond it) from scores on S1 and S2 events.
 
     AUC uses the physical weights; accuracy too, with the two classes scaled
     to equal totals (see :func:`_class_balanced`). The significance follows
     Eqs. 16-19: signal from S2, backgrounds from S1 and S2, the generator
-    difference |b2 - b1| as the background uncertainty.
+    difference |b2 - b1| as the background uncertainty. ``pvalue=False``
+    (the per-epoch history) leaves out the KS p-value of the backgrounds.
     """
     sig = config.significance
     y1, y2 = events_s1.label, events_s2.label
@@ -770,7 +777,9 @@ def evaluate_scores(
     z = metrics.paper_significance(yields.s, yields.b2, yields.sigma_b)
     if only_significance:
         return {"significance": z}
-    distances = metrics.response_distances(score_s1[b1], w1[b1], score_s2[b2], w2[b2])
+    distances = metrics.response_distances(
+        score_s1[b1], w1[b1], score_s2[b2], w2[b2], pvalue=pvalue
+    )
     return {
         "auc_s1": metrics.roc_auc(y1, score_s1, w1),
         "auc_s2": metrics.roc_auc(y2, score_s2, w2),
