@@ -447,19 +447,22 @@ def ks_2samp_weighted(
 def _ks_distance(
     xa: FloatArray, xb: FloatArray, va: FloatArray, vb: FloatArray
 ) -> float:
-    """The weighted KS distance D of :func:`ks_2samp_weighted`, without the p-value."""
+    """The weighted KS distance D of :func:`ks_2samp_weighted`, without the p-value.
 
-    # cumulative weight at and below every value of the pooled sample
-    def ecdf(x: FloatArray, w: FloatArray, name: str, at: FloatArray) -> FloatArray:
-        order = np.argsort(x, kind="mergesort")
-        cum = np.r_[0.0, np.cumsum(w[order])]
-        total = _positive_total(name, float(cum[-1]))
-        at_or_below: FloatArray = cum[np.searchsorted(x[order], at, side="right")]
-        return at_or_below / total
-
+    One sort of the pooled sample: walking up the sorted values, the running
+    sum of w_a / W_a (events of a) and -w_b / W_b (events of b) is
+    F_a - F_b; it is read at the last event of each run of equal values, so
+    ties count as one step, as in the definition.
+    """
+    total_a = _positive_total("sample a", float(va.sum()))
+    total_b = _positive_total("sample b", float(vb.sum()))
     pooled = np.concatenate([xa, xb])
-    diff = ecdf(xa, va, "sample a", pooled) - ecdf(xb, vb, "sample b", pooled)
-    return float(np.max(np.abs(diff)))
+    step = np.concatenate([va / total_a, -vb / total_b])
+    order = np.argsort(pooled, kind="stable")
+    values = pooled[order]
+    diff = np.cumsum(step[order])
+    last_of_value = np.r_[values[1:] != values[:-1], True]
+    return float(np.max(np.abs(diff[last_of_value])))
 
 
 def js_distance(
