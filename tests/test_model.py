@@ -102,7 +102,7 @@ def test_gradients_follow_eqs_7_to_9_numerically() -> None:
 
     n_params = len(model.parameters())
     for i, p in enumerate(model.parameters()):
-        # parameter groups: extractor (theta_f), label head (theta_y), domain head (theta_d)
+        # groups: extractor (theta_f), label head (theta_y), domain head (theta_d)
         group = "f" if i < n_params - 4 else ("y" if i < n_params - 2 else "d")
         flat = p.view(-1)
         for j in range(0, flat.numel(), max(1, flat.numel() // 4)):

@@ -284,9 +284,15 @@ def reproduce(
         features=_features(features),
     )
     run_scan(
-        s1, s2, grid, base_config, scan_dir,
-        workers=workers if scheduler is None else 1, scheduler=scheduler, progress=progress,
-    )  # fmt: skip
+        s1,
+        s2,
+        grid,
+        base_config,
+        scan_dir,
+        workers=workers if scheduler is None else 1,
+        scheduler=scheduler,
+        progress=progress,
+    )
 
     # 4. Table 1, ours beside the paper's.
     from hepda import report

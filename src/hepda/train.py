@@ -286,7 +286,8 @@ class Trainer:
         if len(self.target_pool) == 0:
             msg = f"target sample {tgt.events.origin}: no training events for disc_mode {config.disc_mode!r}"
             raise DataError(msg)
-        # Domain weights: each pool normalised to mean 1, so neither domain dominates L_d.
+        # Domain weights: each pool normalised to mean 1, so that neither
+        # domain dominates L_d.
         w_dom_s = np.zeros(len(src.events))
         sel = shown_s & ~src.val
         w_dom_s[sel] = normalise_mean(src.weight_train.cpu().numpy()[sel])
@@ -603,7 +604,8 @@ class Trainer:
         score_t_val = self.scores(x_val_t)
         score_s_train = self.scores(src.x[src.train_index])
         shown_s, shown_t = self._shown_val
-        # Representations of the events the discriminator sees, for the proxy A-distance.
+        # Representations of the events the discriminator sees, for the
+        # proxy A-distance.
         feats_s = self._features(x_val_s[torch.as_tensor(shown_s, device=self.device)])
         feats_t = self._features(x_val_t[torch.as_tensor(shown_t, device=self.device)])
         self.model.load_state_dict(self.best_state)
