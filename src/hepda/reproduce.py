@@ -182,6 +182,42 @@ def _select(
     return np.asarray(sel, dtype=bool)
 
 
+def _draw_response(ax: Any, run_dir: Path) -> None:
+    """The response of one run on S2 signal and both backgrounds (Figs. 6-8)."""
+    from hepda import plots
+
+    scores, _, m = _load_run(run_dir)
+    sig = _select(scores, "target", label=1)
+    b1 = _select(scores, "source", label=0)
+    b2 = _select(scores, "target", label=0)
+    plots.plot_response(
+        scores["score"][sig], scores["weight"][sig],
+        scores["score"][b1], scores["weight"][b1],
+        scores["score"][b2], scores["weight"][b2],
+        ax=ax, title=f"{run_dir.name}: Z = {m['significance']:.2f}",
+    )  # fmt: skip
+
+
+def _draw_overtraining(ax: Any, scores: Mapping[str, np.ndarray]) -> None:
+    """Training against validation response of S1, per class."""
+    from hepda import plots
+
+    tr = (scores["domain"] == "source") & (scores["split"] == "train")
+    va = _select(scores, "source")
+    plots.plot_overtraining(
+        scores["score"][tr], scores["weight"][tr], scores["label"][tr],
+        scores["score"][va], scores["weight"][va], scores["label"][va],
+        ax=ax,
+    )  # fmt: skip
+
+
+def _roc_inputs(
+    scores: Mapping[str, np.ndarray], domain: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    sel = _select(scores, domain)
+    return scores["label"][sel], scores["score"][sel], scores["weight"][sel]
+
+
 def reproduce(
     out_dir: Path,
     *,
@@ -387,16 +423,7 @@ def _figures(
     for name, (left, right, _) in pairs.items():
         fig = Figure(figsize=(12, 4.5), layout="constrained")
         for ax, run in zip(fig.subplots(1, 2), (left, right), strict=True):
-            scores, _, m = _load_run(runs_dir / run)
-            sig = _select(scores, "target", label=1)
-            b1 = _select(scores, "source", label=0)
-            b2 = _select(scores, "target", label=0)
-            plots.plot_response(
-                scores["score"][sig], scores["weight"][sig],
-                scores["score"][b1], scores["weight"][b1],
-                scores["score"][b2], scores["weight"][b2],
-                ax=ax, title=f"{run}: Z = {m['significance']:.2f}",
-            )  # fmt: skip
+            _draw_response(ax, runs_dir / run)
         save(fig, name)
 
     # Fig. 9: ROC of baseline and DANN on S1 and S2.
@@ -404,12 +431,7 @@ def _figures(
     for run, label in (("w453025_l0", "baseline"), ("w453025_l1.2", "DANN lambda 1.2")):
         scores, _, _ = _load_run(runs_dir / run)
         for domain, dname in (("source", "S1"), ("target", "S2")):
-            sel = _select(scores, domain)
-            curves[f"{label}, {dname}"] = (
-                scores["label"][sel],
-                scores["score"][sel],
-                scores["weight"][sel],
-            )
+            curves[f"{label}, {dname}"] = _roc_inputs(scores, domain)
     fig = Figure(figsize=(6.4, 5.2), layout="constrained")
     plots.plot_roc(curves, ax=fig.subplots())
     save(fig, "fig9_roc")
@@ -449,14 +471,8 @@ def _figures(
     save(fig, "scan_tradeoff")
 
     scores, _, _ = _load_run(runs_dir / "w453025_l1.2")
-    tr = (scores["domain"] == "source") & (scores["split"] == "train")
-    va = _select(scores, "source")
     fig = Figure(figsize=(6.4, 4.8), layout="constrained")
-    plots.plot_overtraining(
-        scores["score"][tr], scores["weight"][tr], scores["label"][tr],
-        scores["score"][va], scores["weight"][va], scores["label"][va],
-        ax=fig.subplots(),
-    )  # fmt: skip
+    _draw_overtraining(fig.subplots(), scores)
     save(fig, "overtraining")
 
     bkg = src.take(src.label == 0)
@@ -580,20 +596,12 @@ def _run_figures(run_dir: Path, out: Path) -> list[tuple[Path, str]]:
 
     from hepda import plots
 
-    scores, history, m = _load_run(run_dir)
+    scores, history, _ = _load_run(run_dir)
     name = run_dir.name
     made = []
 
     fig = Figure(figsize=(6.4, 4.8), layout="constrained")
-    sig = _select(scores, "target", label=1)
-    b1 = _select(scores, "source", label=0)
-    b2 = _select(scores, "target", label=0)
-    plots.plot_response(
-        scores["score"][sig], scores["weight"][sig],
-        scores["score"][b1], scores["weight"][b1],
-        scores["score"][b2], scores["weight"][b2],
-        ax=fig.subplots(), title=f"{name}: Z = {m['significance']:.2f}",
-    )  # fmt: skip
+    _draw_response(fig.subplots(), run_dir)
     path = plots.save_figure(fig, out / f"{name}_response.png")
     made.append(
         (path, f"{name}: response on S2 signal and on the S1 and S2 backgrounds.")
@@ -611,11 +619,7 @@ def _run_figures(run_dir: Path, out: Path) -> list[tuple[Path, str]]:
     va = _select(scores, "source")
     if tr.any() and va.any():
         fig = Figure(figsize=(6.4, 4.8), layout="constrained")
-        plots.plot_overtraining(
-            scores["score"][tr], scores["weight"][tr], scores["label"][tr],
-            scores["score"][va], scores["weight"][va], scores["label"][va],
-            ax=fig.subplots(),
-        )  # fmt: skip
+        _draw_overtraining(fig.subplots(), scores)
         path = plots.save_figure(fig, out / f"{name}_overtraining.png")
         made.append(
             (path, f"{name}: training against validation response on S1, per class.")
@@ -661,12 +665,7 @@ def report_runs(
         for d in run_dirs:
             scores, history, _ = _load_run(d)
             for domain, dname in (("source", "S1"), ("target", "S2")):
-                sel = _select(scores, domain)
-                curves[f"{d.name}, {dname}"] = (
-                    scores["label"][sel],
-                    scores["score"][sel],
-                    scores["weight"][sel],
-                )
+                curves[f"{d.name}, {dname}"] = _roc_inputs(scores, domain)
             if history:
                 significance[d.name] = history["significance"]
         fig = Figure(figsize=(6.4, 5.2), layout="constrained")

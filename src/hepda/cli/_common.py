@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
 from hepda.errors import ConfigError, RunDirectoryError
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def parse_int_list(text: str, option: str) -> tuple[int, ...]:
@@ -59,3 +63,81 @@ def echo_table(rows: list[tuple[str, str]], title: str) -> None:
     click.echo("-" * max(len(title), width + 14))
     for key, value in rows:
         click.echo(f"{key:<{width}}  {value}")
+
+
+# Options that ``hepda train`` and ``hepda scan`` share, defined once. Each
+# defaults to None so that a value given in the --config file is kept unless
+# the command line sets it.
+_SHARED: dict[str, Callable[[Any], Any]] = {
+    "source": click.option(
+        "--source",
+        "source",
+        multiple=True,
+        metavar="PATH",
+        help="Source (S1) table: PATH for Parquet/CSV, PATH:TREE for ROOT. "
+        "Repeat for several files.",
+    ),
+    "target": click.option(
+        "--target",
+        "target",
+        multiple=True,
+        metavar="PATH",
+        help="Target (S2) table(s).",
+    ),
+    "features": click.option(
+        "--features",
+        type=str,
+        help="Comma-separated columns, or 'tth41' for the 41 ttH(bb) variables. "
+        "Default: every numeric column that is not label/weight/event_number/"
+        "process/generator.",
+    ),
+    "lambda_schedule": click.option(
+        "--lambda-schedule",
+        type=click.Choice(["constant", "ganin"]),
+        help="Constant lambda, or Ganin's warm-up 2/(1+exp(-10p))-1. "
+        "[default: constant]",
+    ),
+    "learning_rate": click.option(
+        "--lr",
+        "learning_rate",
+        type=float,
+        help="Learning rate. [default: 1 adadelta, 0.01 adagrad/nesterov, 0.001 adam]",
+    ),
+    "epochs": click.option("--epochs", type=int, help="[default: 300]"),
+    "batch_size": click.option("--batch-size", type=int, help="[default: 5000]"),
+    "data_seed": click.option(
+        "--data-seed", type=int, help="Seed of the split and batch order. [default: 0]"
+    ),
+    "val_fraction": click.option(
+        "--val-fraction",
+        type=float,
+        help="Validation fraction of each sample. [default: 0.34]",
+    ),
+    "class_weights": click.option(
+        "--class-weights",
+        type=click.Choice(["balanced", "raw"]),
+        help="Scale each class to equal total training weight, or use raw weights. "
+        "[default: balanced]",
+    ),
+    "device": click.option(
+        "--device", type=str, help="cpu, cuda, cuda:N or mps. [default: cpu]"
+    ),
+    "dtype": click.option(
+        "--dtype", type=click.Choice(["float32", "float64"]), help="[default: float32]"
+    ),
+    "overwrite": click.option(
+        "--overwrite", is_flag=True, help="Replace an existing output directory."
+    ),
+    "no_progress": click.option("--no-progress", is_flag=True, help="No progress bar."),
+}
+
+
+def shared_options(*names: str) -> Callable[[F], F]:
+    """Apply the shared options ``names`` in the order given (as in --help)."""
+
+    def decorate(func: F) -> F:
+        for name in reversed(names):
+            func = _SHARED[name](func)
+        return func
+
+    return decorate

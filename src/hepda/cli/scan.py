@@ -10,7 +10,12 @@ from typing import Any
 
 import click
 
-from hepda.cli._common import echo_table, parse_int_list, prepare_out_dir
+from hepda.cli._common import (
+    echo_table,
+    parse_int_list,
+    prepare_out_dir,
+    shared_options,
+)
 from hepda.cli.train import _OPTION_KEYS, _features_value
 from hepda.config import TrainConfig, read_toml, train_config_from_mapping
 from hepda.errors import ConfigError, did_you_mean
@@ -241,16 +246,7 @@ def resolve_scan_config(
 
 
 @click.command("scan")
-@click.option(
-    "--source",
-    "source",
-    multiple=True,
-    metavar="PATH",
-    help="Source (S1) table: PATH for Parquet/CSV, PATH:TREE for ROOT. Repeat for several files.",
-)
-@click.option(
-    "--target", "target", multiple=True, metavar="PATH", help="Target (S2) table(s)."
-)
+@shared_options("source", "target")
 @click.option(
     "--out", "out", type=click.Path(path_type=Path), help="Scan directory to create."
 )
@@ -311,43 +307,20 @@ def resolve_scan_config(
     metavar="ADDRESS",
     help="Send blocks to the Dask scheduler at ADDRESS (tcp://host:8786); workers read the input paths themselves.",
 )
-@click.option(
-    "--features",
-    type=str,
-    help="Comma-separated columns, or 'tth41'. Default: every numeric non-reserved column.",
-)
-@click.option("--epochs", type=int, help="[default: 300]")
-@click.option("--batch-size", type=int, help="[default: 5000]")
-@click.option(
-    "--data-seed", type=int, help="Seed of the split and batch order. [default: 0]"
-)
-@click.option(
-    "--lr",
+@shared_options(
+    "features",
+    "epochs",
+    "batch_size",
+    "data_seed",
     "learning_rate",
-    type=float,
-    help="Learning rate. [default: 1 adadelta, 0.01 adagrad/nesterov, 0.001 adam]",
+    "lambda_schedule",
+    "class_weights",
+    "val_fraction",
+    "device",
+    "dtype",
+    "overwrite",
+    "no_progress",
 )
-@click.option(
-    "--lambda-schedule",
-    type=click.Choice(["constant", "ganin"]),
-    help="[default: constant]",
-)
-@click.option(
-    "--class-weights",
-    type=click.Choice(["balanced", "raw"]),
-    help="[default: balanced]",
-)
-@click.option(
-    "--val-fraction",
-    type=float,
-    help="Validation fraction without --folds. [default: 0.34]",
-)
-@click.option("--device", type=str, help="cpu, cuda, cuda:N or mps. [default: cpu]")
-@click.option(
-    "--dtype", type=click.Choice(["float32", "float64"]), help="[default: float32]"
-)
-@click.option("--overwrite", is_flag=True, help="Replace an existing scan directory.")
-@click.option("--no-progress", is_flag=True, help="No progress bar.")
 def command(
     source: tuple[str, ...],
     target: tuple[str, ...],

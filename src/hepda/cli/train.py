@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from hepda.cli._common import echo_table, prepare_out_dir
+from hepda.cli._common import echo_table, prepare_out_dir, shared_options
 from hepda.config import TrainConfig, read_toml, train_config_from_mapping
 from hepda.errors import ConfigError
 
@@ -129,20 +129,7 @@ def _interrupted(run_dir: Path) -> None:
 
 
 @click.command("train")
-@click.option(
-    "--source",
-    "source",
-    multiple=True,
-    metavar="PATH",
-    help="Source (S1) table: PATH for Parquet/CSV, PATH:TREE for ROOT. Repeat for several files.",
-)
-@click.option(
-    "--target",
-    "target",
-    multiple=True,
-    metavar="PATH",
-    help="Target (S2) table(s), as --source.",
-)
+@shared_options("source", "target")
 @click.option(
     "--out", "out", type=click.Path(path_type=Path), help="Run directory to create."
 )
@@ -152,22 +139,14 @@ def _interrupted(run_dir: Path) -> None:
     type=str,
     help="TOML file; every option is also a key there.",
 )
-@click.option(
-    "--features",
-    type=str,
-    help="Comma-separated columns, or 'tth41' for the 41 ttH(bb) variables. Default: every numeric column that is not label/weight/event_number/process/generator.",
-)
+@shared_options("features")
 @click.option(
     "--lambda",
     "lambda_",
     type=float,
     help="Adversary strength lambda (0 = baseline). [default: 1.2]",
 )
-@click.option(
-    "--lambda-schedule",
-    type=click.Choice(["constant", "ganin"]),
-    help="Constant lambda, or Ganin's warm-up 2/(1+exp(-10p))-1. [default: constant]",
-)
+@shared_options("lambda_schedule")
 @click.option(
     "--hidden", type=str, help="Widths of the feature extractor. [default: 45,30,25]"
 )
@@ -181,39 +160,17 @@ def _interrupted(run_dir: Path) -> None:
     type=click.Choice(["adadelta", "adagrad", "nesterov", "adam"]),
     help="[default: adadelta]",
 )
-@click.option(
-    "--lr",
-    "learning_rate",
-    type=float,
-    help="Learning rate. [default: 1 adadelta, 0.01 adagrad/nesterov, 0.001 adam]",
-)
-@click.option("--epochs", type=int, help="[default: 300]")
-@click.option("--batch-size", type=int, help="[default: 5000]")
+@shared_options("learning_rate", "epochs", "batch_size")
 @click.option(
     "--seed", type=int, help="Seed of the weight initialisation. [default: 0]"
 )
-@click.option(
-    "--data-seed", type=int, help="Seed of the split and batch order. [default: 0]"
-)
-@click.option(
-    "--val-fraction",
-    type=float,
-    help="Validation fraction of each sample. [default: 0.34]",
-)
+@shared_options("data_seed", "val_fraction")
 @click.option(
     "--split",
     type=click.Choice(["random", "event_number"]),
     help="random (seeded) or event_number modulo n_folds. [default: random]",
 )
-@click.option(
-    "--class-weights",
-    type=click.Choice(["balanced", "raw"]),
-    help="Scale each class to equal total training weight, or use raw weights. [default: balanced]",
-)
-@click.option("--device", type=str, help="cpu, cuda, cuda:N or mps. [default: cpu]")
-@click.option(
-    "--dtype", type=click.Choice(["float32", "float64"]), help="[default: float32]"
-)
+@shared_options("class_weights", "device", "dtype")
 @click.option(
     "--checkpoint-every",
     type=int,
@@ -225,8 +182,7 @@ def _interrupted(run_dir: Path) -> None:
     type=click.Path(path_type=Path),
     help="Continue the stopped run in this directory.",
 )
-@click.option("--overwrite", is_flag=True, help="Replace an existing run directory.")
-@click.option("--no-progress", is_flag=True, help="No progress bar.")
+@shared_options("overwrite", "no_progress")
 def command(
     source: tuple[str, ...],
     target: tuple[str, ...],
