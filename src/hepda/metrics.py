@@ -167,8 +167,9 @@ def roc_curve(
         raise DataError(msg)
     y, s, w = y[keep], s[keep], w[keep]
 
-    # descending score; the last event of each run of equal scores is a cut
-    order = np.argsort(s, kind="mergesort")[::-1]
+    # descending score; the last event of each run of equal scores is a cut,
+    # so the order within a run does not matter and an unstable sort will do
+    order = np.argsort(s)[::-1]
     y, s, w = y[order], s[order], w[order]
     cuts = np.r_[np.flatnonzero(np.diff(s)), s.size - 1]
 
@@ -458,7 +459,7 @@ def _ks_distance(
     total_b = _positive_total("sample b", float(vb.sum()))
     pooled = np.concatenate([xa, xb])
     step = np.concatenate([va / total_a, -vb / total_b])
-    order = np.argsort(pooled, kind="stable")
+    order = np.argsort(pooled)  # within a run of ties only the last sum is read
     values = pooled[order]
     diff = np.cumsum(step[order])
     last_of_value = np.r_[values[1:] != values[:-1], True]
