@@ -24,7 +24,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_FLAGS)
 
 reproduce: $(STAMP)
-	$(BIN)/hepda reproduce --scale $(SCALE) --out $(OUT)
+	$(BIN)/hepda reproduce --scale $(SCALE) --out $(OUT) --overwrite
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -400,3 +400,18 @@ def test_bad_input_never_replaces_an_existing_run(
     )  # fmt: skip
     assert bad_eval.exit_code == 2 and "missing.parquet" in bad_eval.output
     assert not (tmp_path / "ev").exists()
+
+
+def test_bad_input_never_replaces_an_existing_scan(
+    toy_files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    out = tmp_path / "scan"
+    base = ["scan", "--source", str(toy_files[0]), "--target", str(toy_files[1]),
+            "--out", str(out), "--lambdas", "0,1", "--epochs", "1", "--hidden", "4",
+            "--batch-size", "500", "--no-progress"]  # fmt: skip
+    first = CliRunner().invoke(main, base)
+    assert first.exit_code == 0, first.output
+    before = (out / "scan.csv").read_bytes()
+    again = CliRunner().invoke(main, [*base, "--features", "f0,nope", "--overwrite"])
+    assert again.exit_code == 2 and "nope" in again.output
+    assert (out / "scan.csv").read_bytes() == before

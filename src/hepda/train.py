@@ -275,7 +275,6 @@ class Trainer:
         # Index pools on the CPU too: the epoch plan (permutations, counts of
         # shown events per batch) is made there, without device round trips.
         self._src_train_cpu = torch.as_tensor(src.train_index)
-        self.src_train = self._src_train_cpu.to(self.device)
         shown_s, shown_t = domain_masks(
             config.disc_mode, src.events.label, tgt.events.label
         )

@@ -78,7 +78,3 @@ def setup_logging(verbose: int, quiet: bool) -> None:
 def main(verbose: int, quiet: bool) -> None:
     """Train particle-physics classifiers that do not learn one generator's quirks."""
     setup_logging(verbose, quiet)
-
-
-def run_main() -> None:  # pragma: no cover - console entry point alias
-    main()

@@ -56,6 +56,32 @@ def prepare_out_dir(path: Path, overwrite: bool, marker: str) -> None:
     path.mkdir(parents=True, exist_ok=True)
 
 
+def inputs_and_out(
+    source: tuple[str, ...],
+    target: tuple[str, ...],
+    out: Path | None,
+    from_file: dict[str, Any],
+) -> tuple[list[str], list[str], Path]:
+    """Source, target and output from the options, else from the --config file."""
+    sources = list(source) or list(from_file.get("source", ()))
+    targets = list(target) or list(from_file.get("target", ()))
+    if out is None and "out" in from_file:
+        out = Path(from_file["out"])
+    missing = [
+        name
+        for name, given in (
+            ("--source", sources),
+            ("--target", targets),
+            ("--out", out),
+        )
+        if not given
+    ]
+    if missing or out is None:
+        msg = f"missing {', '.join(missing)} (on the command line or in the --config file)"
+        raise ConfigError(msg)
+    return sources, targets, out
+
+
 def echo_table(rows: list[tuple[str, str]], title: str) -> None:
     """Print a two-column summary table (the one-screen end-of-run summary)."""
     width = max(len(k) for k, _ in rows) if rows else 0

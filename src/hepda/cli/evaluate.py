@@ -56,9 +56,8 @@ def command(
 ) -> None:
     """Apply a trained classifier to other samples; every event counts as validation."""
     from hepda.cli.train import summary_rows
-    from hepda.runs import evaluate_run, load_checkpoint
+    from hepda.runs import evaluate_run
 
-    load_checkpoint(run_dir)  # fail on a bad run before creating anything
     out = out or run_dir / "evaluate"
     metrics = evaluate_run(
         run_dir,

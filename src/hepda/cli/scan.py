@@ -12,6 +12,7 @@ import click
 
 from hepda.cli._common import (
     echo_table,
+    inputs_and_out,
     parse_int_list,
     prepare_out_dir,
     shared_options,
@@ -340,6 +341,7 @@ def command(
     **options: Any,
 ) -> None:
     """Train a grid of DANNs (lambda, widths, modes, optimizers, seeds, folds)."""
+    from hepda.runs import load_and_prepare
     from hepda.scan import DEFAULT_STACK, run_scan
 
     grid_options = {
@@ -354,24 +356,16 @@ def command(
         "scheduler": scheduler,
     }
     base, grid, extra = resolve_scan_config(config_file, options, grid_options)
-    source = source or tuple(extra.get("source", ()))
-    target = target or tuple(extra.get("target", ()))
-    out = out or (Path(extra["out"]) if "out" in extra else None)
-    missing = [
-        n
-        for n, v in (("--source", source), ("--target", target), ("--out", out))
-        if not v
-    ]
-    if missing:
-        msg = f"missing {', '.join(missing)} (on the command line or in the --config file)"
-        raise ConfigError(msg)
-    assert out is not None  # for the type checker; checked just above
+    sources, targets, out = inputs_and_out(source, target, out, extra)
+    # Read and check the inputs before an earlier scan is replaced on disk;
+    # the blocks read them again where they run (here, in workers, on Dask).
+    load_and_prepare(sources, targets, base)
     prepare_out_dir(out, overwrite, marker="scan.toml")
 
     started = time.perf_counter()
     rows = run_scan(
-        list(source),
-        list(target),
+        sources,
+        targets,
         grid,
         base,
         out,

@@ -8,7 +8,12 @@ from typing import Any
 
 import click
 
-from hepda.cli._common import echo_table, prepare_out_dir, shared_options
+from hepda.cli._common import (
+    echo_table,
+    inputs_and_out,
+    prepare_out_dir,
+    shared_options,
+)
 from hepda.config import TrainConfig, read_toml, train_config_from_mapping
 from hepda.errors import ConfigError
 
@@ -224,26 +229,15 @@ def command(
         return
 
     config, extra = resolve_config(config_file, options)
-    source = source or tuple(extra.get("source", ()))
-    target = target or tuple(extra.get("target", ()))
-    out = out or (Path(extra["out"]) if "out" in extra else None)
-    missing = [
-        n
-        for n, v in (("--source", source), ("--target", target), ("--out", out))
-        if not v
-    ]
-    if missing:
-        msg = f"missing {', '.join(missing)} (on the command line or in the --config file)"
-        raise ConfigError(msg)
-    assert out is not None  # for the type checker; checked just above
+    sources, targets, out = inputs_and_out(source, target, out, extra)
     # Read and check the inputs before anything is created or replaced on disk.
-    prepared = load_and_prepare(list(source), list(target), config)
+    prepared = load_and_prepare(sources, targets, config)
     prepare_out_dir(out, overwrite, marker="config.toml")
 
     bar = progress_callback(config.epochs, not no_progress)
     try:
         result = train_run(
-            list(source), list(target), config, out, callbacks=[bar], prepared=prepared
+            sources, targets, config, out, callbacks=[bar], prepared=prepared
         )
     except KeyboardInterrupt:
         bar.close()
