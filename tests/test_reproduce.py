@@ -127,3 +127,16 @@ def test_reproduce_needs_both_samples(
     )
     assert result.exit_code == 2 and "--target" in result.output
     assert not (tmp_path / "r").exists()
+
+
+def test_bad_samples_are_found_before_any_output(
+    toy_files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    out = tmp_path / "r"
+    result = CliRunner().invoke(
+        main,
+        ["reproduce", "--source", str(toy_files[0]), "--target", str(tmp_path / "no.parquet"),
+         "--out", str(out)],
+    )  # fmt: skip
+    assert result.exit_code == 2 and "no.parquet" in result.output
+    assert not out.exists()

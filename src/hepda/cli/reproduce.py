@@ -89,6 +89,15 @@ def command(
     chosen = (
         _features_value(features) if features else ("tth41" if not source else None)
     )
+    if source:
+        # The analyst's samples are checked before an earlier output is replaced.
+        from hepda.config import TrainConfig
+        from hepda.runs import load_and_prepare
+
+        features_value = tuple(chosen) if isinstance(chosen, list) else chosen
+        load_and_prepare(
+            list(source), list(target), TrainConfig(features=features_value)
+        )
     prepare_out_dir(out, overwrite, marker="reproduce.toml")
     write_text(out / "reproduce.toml", f'scale = "{scale}"\nseed = {seed}\n')
     result = reproduce(
