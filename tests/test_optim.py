@@ -9,6 +9,18 @@ import torch
 from hepda import optim
 
 
+def _views_of_one_vector(
+    arrays: list[np.ndarray],
+) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """Tensors that tile one flat buffer, as StackedDANN lays out its parameters."""
+    flat = torch.tensor(np.concatenate([a.ravel() for a in arrays]))
+    views, offset = [], 0
+    for a in arrays:
+        views.append(flat[offset : offset + a.size].view(a.shape))
+        offset += a.size
+    return views, flat
+
+
 @pytest.mark.parametrize(
     ("name", "ours", "reference"),
     [
@@ -34,22 +46,62 @@ from hepda import optim
         ),
     ],
 )
-def test_updates_equal_torch_optim(name: str, ours, reference) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("layout", ["separate", "flat", "flat-params-only"])
+def test_updates_equal_torch_optim(name: str, ours, reference, layout: str) -> None:  # type: ignore[no-untyped-def]
+    """Each rule, on separate tensors and on views of one vector (the fast path)."""
     rng = np.random.default_rng(1)
     start = [rng.normal(size=(3, 4)), rng.normal(size=(5,))]
-    a = [torch.tensor(x) for x in start]
+    if layout == "separate":
+        a = [torch.tensor(x) for x in start]
+    else:
+        a, flat = _views_of_one_vector(start)
+        grad_views, flat_grad = _views_of_one_vector([np.zeros_like(x) for x in start])
     b = [torch.tensor(x, requires_grad=True) for x in start]
     opt_a, opt_b = ours(a), reference(b)
+    assert (opt_a._flat is not None) == (layout != "separate")
     for _ in range(30):
         grads = [torch.tensor(rng.normal(size=x.shape)) for x in start]
-        for p, g in zip(a, grads, strict=True):
-            p.grad = g.clone()
+        for i, (p, g) in enumerate(zip(a, grads, strict=True)):
+            if layout == "flat":
+                p.grad = grad_views[i].copy_(g)
+            else:
+                p.grad = g.clone()
         for p, g in zip(b, grads, strict=True):
             p.grad = g.clone()
         opt_a.step()
         opt_b.step()
     for p, q in zip(a, b, strict=True):
         torch.testing.assert_close(p, q.detach(), rtol=1e-12, atol=1e-14)
+    if layout != "separate":
+        # the views still are the flat buffer: nothing was replaced
+        assert a[0].data_ptr() == flat.data_ptr()
+    if layout == "flat":
+        assert flat_grad.abs().sum() > 0
+
+
+def test_state_moves_between_layouts() -> None:
+    """A state saved by the flat fast path loads into separate tensors and back."""
+    rng = np.random.default_rng(3)
+    start = [rng.normal(size=(2, 3)), rng.normal(size=(4,))]
+    grads = [[rng.normal(size=x.shape) for x in start] for _ in range(8)]
+    flat_params, _ = _views_of_one_vector(start)
+    flat_opt = optim.Adadelta(flat_params)
+    sep_params = [torch.tensor(x) for x in start]
+    sep_opt = optim.Adadelta(sep_params)
+    for step in grads[:4]:
+        for p, g in zip(flat_params, step, strict=True):
+            p.grad = torch.tensor(g)
+        flat_opt.step()
+    for p, q in zip(sep_params, flat_params, strict=True):
+        p.copy_(q)
+    sep_opt.load_state_dict(flat_opt.state_dict())
+    for step in grads[4:]:
+        for params, opt in ((flat_params, flat_opt), (sep_params, sep_opt)):
+            for p, g in zip(params, step, strict=True):
+                p.grad = torch.tensor(g)
+            opt.step()
+    for p, q in zip(flat_params, sep_params, strict=True):
+        torch.testing.assert_close(p, q, rtol=0, atol=0)
 
 
 def test_state_round_trip_continues_identically() -> None:

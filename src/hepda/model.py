@@ -49,6 +49,11 @@ class BatchTargets:
     coef_domain: Tensor  # (B,)
 
 
+def _stacked(layer: Sequence[tuple[Tensor, Tensor]]) -> tuple[Tensor, Tensor]:
+    """One layer's (weight, bias) of every member, stacked on a leading axis."""
+    return torch.stack([w for w, _ in layer]), torch.stack([b for _, b in layer])
+
+
 def _bce_with_logits(z: Tensor, target: Tensor) -> Tensor:
     # log(1 + e^z) - t z, stable for large |z|
     return torch.nn.functional.softplus(z) - target * z
@@ -106,17 +111,30 @@ class StackedDANN:
                 layers.append((w, b))
             per_member.append(layers)
 
-        self.weights: list[Tensor] = []
-        self.biases: list[Tensor] = []
-        for i in range(len(shapes)):
-            w = torch.stack([m[i][0] for m in per_member]).to(
-                device=self.device, dtype=dtype
+        # All parameters are views of one flat buffer, and their gradients
+        # views of another: the optimizer then updates every tensor with a
+        # handful of operations on one vector instead of a loop over ten
+        # small ones (hepda.optim), which is a tenth of a lean step on a CPU.
+        tensors = [
+            t for layer in zip(*per_member, strict=True) for t in _stacked(layer)
+        ]
+        total = sum(t.numel() for t in tensors)
+        self._flat = torch.empty(total, dtype=dtype, device=self.device)
+        self._flat_grad = torch.zeros(total, dtype=dtype, device=self.device)
+        self._grad_views: list[Tensor] = []
+        views: list[Tensor] = []
+        offset = 0
+        for t in tensors:
+            size = t.numel()
+            view = self._flat[offset : offset + size].view(t.shape)
+            view.copy_(t)
+            views.append(view)
+            self._grad_views.append(
+                self._flat_grad[offset : offset + size].view(t.shape)
             )
-            b = torch.stack([m[i][1] for m in per_member]).to(
-                device=self.device, dtype=dtype
-            )
-            self.weights.append(w.requires_grad_(False))
-            self.biases.append(b.requires_grad_(False))
+            offset += size
+        self.weights: list[Tensor] = views[0::2]
+        self.biases: list[Tensor] = views[1::2]
 
     # -- parameters ---------------------------------------------------------
 
@@ -280,9 +298,10 @@ class StackedDANN:
                 gw = g.view(k * self.hidden[0], -1) @ x  # (K*h, F)
                 grads_w[0] = gw.view(k, self.hidden[0], -1).transpose(1, 2)
 
-        for p, gp in zip(self.weights + self.biases, grads_w + grads_b, strict=True):
+        grads = [g for pair in zip(grads_w, grads_b, strict=True) for g in pair]
+        for p, gp, view in zip(self.parameters(), grads, self._grad_views, strict=True):
             if p.grad is None:
-                p.grad = gp.contiguous()
+                p.grad = view.copy_(gp)
             else:
                 p.grad.add_(gp)
         return loss_y, loss_d
