@@ -500,8 +500,17 @@ def js_distance(
         msg = f"range must be two finite numbers (low, high) with low < high, got {range!r}"
         raise ConfigError(msg)
 
-    def density(x: FloatArray, w: FloatArray, name: str) -> FloatArray:
-        h, _ = np.histogram(x, bins=n_bins, range=(lo, hi), weights=w)
+    hist_a, _ = np.histogram(xa, bins=n_bins, range=(lo, hi), weights=va)
+    hist_b, _ = np.histogram(xb, bins=n_bins, range=(lo, hi), weights=vb)
+    return _js_of_histograms(hist_a, hist_b, range)
+
+
+def _js_of_histograms(
+    hist_a: FloatArray, hist_b: FloatArray, range: tuple[float, float]
+) -> float:
+    """:func:`js_distance` from the two weighted histograms (same binning)."""
+
+    def density(h: FloatArray, name: str) -> FloatArray:
         h = np.clip(h, 0.0, None)
         total = float(h.sum())
         if not total > 0:
@@ -510,8 +519,8 @@ def js_distance(
         normed: FloatArray = h / total
         return normed
 
-    p = density(xa, va, "sample a")
-    q = density(xb, vb, "sample b")
+    p = density(hist_a, "sample a")
+    q = density(hist_b, "sample b")
     m = (p + q) / 2.0
 
     def kl_to_m(r: FloatArray) -> float:

@@ -39,6 +39,7 @@ from hepda.data.prepare import (
 )
 from hepda.errors import ConfigError, DataError
 from hepda.model import BatchTargets, StackedDANN
+from hepda.validation import EpochRecord
 
 log = logging.getLogger(__name__)
 
@@ -328,10 +329,6 @@ class Trainer:
         vs, vt = src.val_index, tgt.val_index
         self._val_s, self._val_t = src.events.take(vs), tgt.events.take(vt)
         self._tune_s, self._tune_t = src.tune[vs], tgt.tune[vt]
-        self._tune_tables = (
-            self._val_s.take(self._tune_s),
-            self._val_t.take(self._tune_t),
-        )
         self._x_val = (
             src.x.index_select(0, torch.as_tensor(vs, device=self.device)),
             tgt.x.index_select(0, torch.as_tensor(vt, device=self.device)),
@@ -340,9 +337,33 @@ class Trainer:
             config.disc_mode, self._val_s.label, self._val_t.label
         )
         self._shown_val = (shown_vs, shown_vt)
-        self._w_val = (
-            src.weight_val[vs].double().cpu().numpy(),
-            tgt.weight_val[vt].double().cpu().numpy(),
+        self._record = EpochRecord(
+            self._val_s, self._val_t, self._tune_s, self._tune_t, config
+        )
+        # What the per-epoch losses need, as float64 tensors on the CPU: the
+        # labels and validation weights for L_y, and for L_d the shown events
+        # of both domains with their domain labels and weights (each domain's
+        # normalised to mean 1, as in training).
+        f64 = torch.float64
+        w_vs = src.weight_val[vs].double().cpu()
+        w_vt = tgt.weight_val[vt].double().cpu()
+        self._loss_label_targets = (
+            (torch.as_tensor(self._val_s.label, dtype=f64), w_vs),
+            (torch.as_tensor(self._val_t.label, dtype=f64), w_vt),
+        )
+        self._shown_val_t = (torch.as_tensor(shown_vs), torch.as_tensor(shown_vt))
+        n_shown_s, n_shown_t = int(shown_vs.sum()), int(shown_vt.sum())
+        w_dom = np.concatenate(
+            [
+                normalise_mean(w_vs.numpy()[shown_vs]),
+                normalise_mean(w_vt.numpy()[shown_vt]),
+            ]
+        )
+        self._domain_targets = (
+            torch.cat(
+                [torch.zeros(n_shown_s, dtype=f64), torch.ones(n_shown_t, dtype=f64)]
+            ),
+            torch.as_tensor(w_dom, dtype=f64),
         )
 
     # -- one batch ----------------------------------------------------------
@@ -467,54 +488,40 @@ class Trainer:
         )
 
     @torch.no_grad()
-    def _scores_and_domain_logits(
-        self, x: Tensor, chunk: int | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Scores and domain logits of every member, each (K, n), in one pass."""
+    def _logits(self, x: Tensor, chunk: int | None = None) -> tuple[Tensor, Tensor]:
+        """Label and domain logits of every member, each (K, n) on the CPU, in one pass."""
         step = self._chunk_rows(chunk)
-        scores, logits = [], []
+        label, domain = [], []
         for start in range(0, len(x), step):
             zy, zd = self.model.logits(x[start : start + step])
-            scores.append(torch.sigmoid(zy).double().cpu())
-            logits.append(zd.double().cpu())
-        return torch.cat(scores, dim=1).numpy(), torch.cat(logits, dim=1).numpy()
+            label.append(zy.cpu())
+            domain.append(zd.cpu())
+        return torch.cat(label, dim=1), torch.cat(domain, dim=1)
 
     def validate(self, epoch: int) -> list[dict[str, float]]:
-        """Everything the paper records per epoch, on the validation events of S1 and S2."""
-        score_s, zd_s = self._scores_and_domain_logits(self._x_val[0])
-        score_t, zd_t = self._scores_and_domain_logits(self._x_val[1])
-        label_s, label_t = self._val_s.label, self._val_t.label
-        shown_s, shown_t = self._shown_val
-        wl_s, wl_t = self._w_val
-        wd = np.concatenate(
-            [normalise_mean(wl_s[shown_s]), normalise_mean(wl_t[shown_t])]
+        """Everything the paper records per epoch, on the validation events of S1 and S2.
+
+        The metrics come from :class:`~hepda.validation.EpochRecord` (one sort
+        per domain); the losses straight from the logits, in float64.
+        """
+        (zy_s, zd_s), (zy_t, zd_t) = (self._logits(x) for x in self._x_val)
+        # Scores as the model gives them (a float32 sigmoid), widened.
+        score_s = torch.sigmoid(zy_s).double().numpy()
+        score_t = torch.sigmoid(zy_t).double().numpy()
+        (y_s, w_s), (y_t, w_t) = self._loss_label_targets
+        loss_s = _bce_sums(zy_s, y_s, w_s)
+        loss_t = _bce_sums(zy_t, y_t, w_t)
+        shown_s, shown_t = self._shown_val_t
+        dom, w_dom = self._domain_targets
+        loss_d = _bce_sums(
+            torch.cat([zd_s[:, shown_s], zd_t[:, shown_t]], dim=1), dom, w_dom
         )
-        dom = np.concatenate([np.zeros(shown_s.sum()), np.ones(shown_t.sum())])
-        tune_s, tune_t = self._tune_s, self._tune_t
         rows = []
         for m in range(len(self.members)):
-            row = evaluate_scores(
-                score_s[m],
-                self._val_s,
-                score_t[m],
-                self._val_t,
-                self.config,
-                pvalue=False,
-            )
-            row["loss_label_s1"] = _weighted_bce(score_s[m], label_s, wl_s)
-            row["loss_label_s2"] = _weighted_bce(score_t[m], label_t, wl_t)
-            zd = np.concatenate([zd_s[m][shown_s], zd_t[m][shown_t]])
-            row["loss_domain"] = float(
-                np.sum(wd * (np.logaddexp(0, zd) - dom * zd)) / len(zd)
-            )
-            row["significance_tune"] = evaluate_scores(
-                score_s[m][tune_s],
-                self._tune_tables[0],
-                score_t[m][tune_t],
-                self._tune_tables[1],
-                self.config,
-                only_significance=True,
-            )["significance"]
+            row = self._record(score_s[m], score_t[m])
+            row["loss_label_s1"] = float(loss_s[m]) / len(y_s)
+            row["loss_label_s2"] = float(loss_t[m]) / len(y_t)
+            row["loss_domain"] = float(loss_d[m]) / len(dom)
             rows.append(row)
         return rows
 
@@ -736,10 +743,11 @@ def _class_balanced(label: np.ndarray, weight: np.ndarray) -> np.ndarray:
     return out
 
 
-def _weighted_bce(score: np.ndarray, label: np.ndarray, weight: np.ndarray) -> float:
-    p = np.clip(score, 1e-7, 1 - 1e-7)
-    loss = -(label * np.log(p) + (1 - label) * np.log1p(-p))
-    return float(np.sum(weight * loss) / len(loss))
+def _bce_sums(logits: Tensor, target: Tensor, weight: Tensor) -> Tensor:
+    """Per member (row of ``logits``), sum_i w_i BCE(z_i, t_i), in float64."""
+    z = logits.double()
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+    return (bce(z, target.expand_as(z), reduction="none") * weight).sum(1)
 
 
 def evaluate_scores(

@@ -1,0 +1,117 @@
+"""The per-epoch record against the metrics computed one by one (hepda.metrics)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import log_loss
+
+from hepda.config import TrainConfig
+from hepda.data.events import EventTable, load_events
+from hepda.errors import DataError
+from hepda.train import Member, Trainer, evaluate_scores, prepare_data
+from hepda.validation import EpochRecord
+
+
+def _table(rng: np.random.Generator, n: int, *, negative: bool) -> EventTable:
+    label = rng.integers(0, 2, n).astype(np.int8)
+    weight = rng.uniform(0.2, 2.0, n)
+    if negative:  # NLO-style: a tenth of the events carry negative weights
+        flip = rng.random(n) < 0.1
+        weight[flip] *= -0.3
+    return EventTable(
+        features=np.zeros((n, 1), dtype=np.float32),
+        feature_names=("x",),
+        label=label,
+        weight=weight,
+        event_number=np.arange(n, dtype=np.int64),
+    )
+
+
+def _scores(rng: np.random.Generator, label: np.ndarray, *, ties: bool) -> np.ndarray:
+    s = np.clip(rng.beta(2.0, 2.0, label.size) + 0.1 * label, 0.0, 1.0)
+    if ties:
+        # coarse scores, and events exactly on the cuts and the bin edges
+        s = np.round(s, 2)
+        s[:40] = rng.choice([0.0, 0.5, 0.6, 0.025, 0.975, 1.0], 40)
+    return s
+
+
+@pytest.mark.parametrize("ties", [False, True])
+@pytest.mark.parametrize("negative", [False, True])
+def test_record_equals_the_metrics_one_by_one(ties: bool, negative: bool) -> None:
+    rng = np.random.default_rng(11 + 2 * ties + negative)
+    t1, t2 = _table(rng, 3000, negative=negative), _table(rng, 2500, negative=negative)
+    tune1, tune2 = rng.random(len(t1)) < 0.5, rng.random(len(t2)) < 0.5
+    config = TrainConfig()
+    record = EpochRecord(t1, t2, tune1, tune2, config)
+    for _ in range(3):  # the same object serves every epoch
+        s1 = _scores(rng, t1.label, ties=ties)
+        s2 = _scores(rng, t2.label, ties=ties)
+        row = record(s1, s2)
+        ref = evaluate_scores(s1, t1, s2, t2, config, pvalue=False)
+        ref["significance_tune"] = evaluate_scores(
+            s1[tune1],
+            t1.take(tune1),
+            s2[tune2],
+            t2.take(tune2),
+            config,
+            only_significance=True,
+        )["significance"]
+        assert set(row) == set(ref)
+        for key, value in ref.items():
+            assert row[key] == pytest.approx(value, rel=1e-9, abs=1e-12), key
+        assert 0 < row["bias_ks"] < 1 and row["significance"] > 0
+
+
+def test_a_tune_half_without_signal_is_named_before_training() -> None:
+    rng = np.random.default_rng(5)
+    t1, t2 = _table(rng, 400, negative=False), _table(rng, 400, negative=False)
+    tune2 = t2.label == 0  # the events choosing the best epoch hold no S2 signal
+    with pytest.raises(DataError, match=r"target S2.*signal.*best epoch"):
+        EpochRecord(t1, t2, t1.label >= 0, tune2, TrainConfig())
+
+
+def test_validate_losses_against_sklearn(toy_files: tuple[Path, Path]) -> None:
+    """L_y and L_d of the history from the logits, against log_loss on the scores."""
+    config = TrainConfig(epochs=1, batch_size=300)
+    src = load_events([str(toy_files[0])])
+    tgt = load_events([str(toy_files[1])])
+    data = prepare_data(src, tgt, config)
+    trainer = Trainer(config, data, [Member(1.0, 0), Member(0.3, 1)])
+    trainer.train_epoch(0)
+    rows = trainer.validate(0)
+    s, t = data.source, data.target
+    vs, vt = s.val_index, t.val_index
+    score_s = trainer.scores(s.x[vs])
+    score_t = trainer.scores(t.x[vt])
+    w_s = s.weight_val[vs].double().numpy()
+    w_t = t.weight_val[vt].double().numpy()
+    # background mode: L_d over the validation backgrounds, each domain's
+    # weights normalised to mean 1
+    bkg_s, bkg_t = s.events.label[vs] == 0, t.events.label[vt] == 0
+    w_dom = np.r_[w_s[bkg_s] / w_s[bkg_s].mean(), w_t[bkg_t] / w_t[bkg_t].mean()]
+    dom = np.r_[np.zeros(bkg_s.sum()), np.ones(bkg_t.sum())]
+    for m, row in enumerate(rows):
+        ref_s = log_loss(
+            s.events.label[vs], score_s[m], sample_weight=w_s, normalize=False
+        )
+        ref_t = log_loss(
+            t.events.label[vt], score_t[m], sample_weight=w_t, normalize=False
+        )
+        assert row["loss_label_s1"] == pytest.approx(ref_s / len(vs), rel=1e-5)
+        assert row["loss_label_s2"] == pytest.approx(ref_t / len(vt), rel=1e-5)
+        with torch.no_grad():
+            zd_s = trainer.model.logits(s.x[vs])[1][m].double().numpy()[bkg_s]
+            zd_t = trainer.model.logits(t.x[vt])[1][m].double().numpy()[bkg_t]
+        p_dom = 1 / (1 + np.exp(-np.r_[zd_s, zd_t]))
+        ref_d = log_loss(dom, p_dom, sample_weight=w_dom, normalize=False)
+        assert row["loss_domain"] == pytest.approx(ref_d / len(dom), rel=1e-5)
+        ref = evaluate_scores(
+            score_s[m], s.events.take(vs), score_t[m], t.events.take(vt), config
+        )
+        assert row["auc_s1"] == pytest.approx(ref["auc_s1"], rel=1e-12)
+        assert row["significance"] == pytest.approx(ref["significance"], rel=1e-9)
