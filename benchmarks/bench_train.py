@@ -46,7 +46,7 @@ from torch import Tensor, nn
 
 from hepda.config import TrainConfig
 from hepda.data.events import EventTable
-from hepda.train import Member, Trainer, prepare_data
+from hepda.train import Member, Trainer, domain_masks, prepare_data
 
 HIDDEN = (45, 30, 25)
 
@@ -286,7 +286,10 @@ def epoch_shapes(trainer: Trainer) -> list[tuple[int, int, int, int]]:
     src, tgt = trainer.data.source, trainer.data.target
     n_train = len(src.train_index)
     bs = trainer.config.batch_size
-    shown = trainer.shown_source.cpu().numpy()[src.train_index].mean()
+    shown_s, _ = domain_masks(
+        trainer.config.disc_mode, src.events.label, tgt.events.label
+    )
+    shown = shown_s[src.train_index].mean()
     widths = (src.x.shape[1], *HIDDEN)
     out: list[tuple[int, int, int, int]] = []
     n_batches = -(-n_train // bs)

@@ -216,7 +216,7 @@ def test_big_stacked_batch_in_pieces_gives_the_one_pass_gradients(
     is_target = torch.tensor(rng.random(n) < 0.4, dtype=torch.float64)
     label = torch.tensor(rng.integers(0, 2, n), dtype=torch.float64) * (1 - is_target)
     w = torch.tensor(rng.uniform(0.2, 1.5, n))
-    targets = BatchTargets(label, (1 - is_target) * w / n, is_target, w / n)
+    targets = BatchTargets.of(label, (1 - is_target) * w / n, is_target, w / n)
     lambdas = torch.tensor([0.0, 0.5, 3.0], dtype=torch.float64)
     model = StackedDANN(6, (8, 4), seeds=[0, 1, 2], dtype=torch.float64)
 

@@ -75,21 +75,29 @@ def test_discriminator_modes_feed_the_promised_events(
     labels_t: set[int] = set()
 
     original = trainer.batch_targets
+    events_s, events_t = trainer.train_events
 
-    def spy(idx_s: torch.Tensor, idx_t: torch.Tensor):  # type: ignore[no-untyped-def]
-        x, t = original(idx_s, idx_t)
+    def spy(idx_s: torch.Tensor, idx_t: torch.Tensor, n_domain: int):  # type: ignore[no-untyped-def]
+        x, t = original(idx_s, idx_t, n_domain)
         n_s = len(idx_s)
+        # positions in the training tables -> events of each domain
+        ev_s, ev_t = events_s[idx_s.numpy()], events_t[idx_t.numpy()]
         shown = (t.coef_domain[:n_s] != 0).numpy()
-        seen_s.update(idx_s.numpy()[shown].tolist())
-        labels_s.update(src.events.label[idx_s.numpy()[shown]].tolist())
+        seen_s.update(ev_s[shown].tolist())
+        labels_s.update(src.events.label[ev_s[shown]].tolist())
         assert (t.coef_domain[n_s:] != 0).all()  # every target row is a domain event
         assert (t.coef_label[n_s:] == 0).all()  # and never enters L_y
         assert (t.domain[:n_s] == 0).all()
         assert (t.domain[n_s:] == 1).all()
-        # the two domains carry equal numbers of events into L_d
+        np.testing.assert_array_equal(t.label[:n_s].numpy(), src.events.label[ev_s])
+        torch.testing.assert_close(x, torch.cat([src.x[ev_s], tgt.x[ev_t]]))
+        # L_y: the mean over the source events of their training weights
+        torch.testing.assert_close(t.coef_label[:n_s], src.weight_train[ev_s] / n_s)
+        # the two domains carry equal numbers of events into L_d, its mean
         assert len(idx_t) == int(shown.sum())
-        seen_t.update(idx_t.numpy().tolist())
-        labels_t.update(tgt.events.label[idx_t.numpy()].tolist())
+        assert n_domain == int(shown.sum()) + len(idx_t)
+        seen_t.update(ev_t.tolist())
+        labels_t.update(tgt.events.label[ev_t].tolist())
         return x, t
 
     trainer.batch_targets = spy  # type: ignore[method-assign]

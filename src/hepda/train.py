@@ -62,11 +62,9 @@ class DomainData:
     """One domain's events on the device, standardised, with their split.
 
     ``rows`` holds, per event, the standardised features, the label and the
-    training weight side by side, (n, F + 2): a training batch is then one
-    gather of whole rows, which costs about half of gathering the features
-    and the per-event numbers from separate tensors (a random row is a few
-    cache misses either way; the extra two numbers share its cache lines).
-    ``x``, ``label`` and ``weight_train`` are views of it.
+    training weight side by side, (n, F + 2); ``x``, ``label`` and
+    ``weight_train`` are views of it. The trainer builds its batch tables
+    from these rows (:meth:`Trainer._training_table`).
     """
 
     events: EventTable  # raw, as read
@@ -295,17 +293,12 @@ class Trainer:
         )
 
         src, tgt = data.source, data.target
-        # Index pools on the CPU too: the epoch plan (permutations, counts of
-        # shown events per batch) is made there, without device round trips.
-        self._src_train_cpu = torch.as_tensor(src.train_index)
         shown_s, shown_t = domain_masks(
             config.disc_mode, src.events.label, tgt.events.label
         )
-        self._shown_source_cpu = torch.as_tensor(shown_s)
-        self.shown_source = self._shown_source_cpu.to(self.device)
-        self._target_pool_cpu = torch.as_tensor(np.flatnonzero(shown_t & ~tgt.val))
-        self.target_pool = self._target_pool_cpu.to(self.device)
-        if len(self.target_pool) == 0:
+        train_s = src.train_index
+        pool_t = np.flatnonzero(shown_t & ~tgt.val)
+        if len(pool_t) == 0:
             msg = f"target sample {tgt.events.origin}: no training events for disc_mode {config.disc_mode!r}"
             raise DataError(msg)
         # Domain weights: each pool's training weights normalised to mean 1,
@@ -313,8 +306,21 @@ class Trainer:
         # where normalise_mean falls back to unit weights).
         self._domain_scale = (
             _mean_one_factor(src.weight_train.cpu().numpy()[shown_s & ~src.val]),
-            _mean_one_factor(tgt.weight_train.cpu().numpy()[shown_t & ~tgt.val]),
+            _mean_one_factor(tgt.weight_train.cpu().numpy()[pool_t]),
         )
+        # The events a training batch draws from, each a row of features and
+        # loss columns (see _training_table): the source training events and
+        # the target pool (the training events the discriminator sees).
+        self.train_rows = (
+            self._training_table(src, train_s, shown_s[train_s], 0.0),
+            self._training_table(tgt, pool_t, shown_t[pool_t], 1.0),
+        )
+        #: Which events of each domain the rows of ``train_rows`` hold.
+        self.train_events = (train_s, pool_t)
+        # Which source training events L_d sees, on the CPU: the epoch plan
+        # (permutations, target events per batch) is made there, without
+        # device round trips.
+        self._shown_train_cpu = torch.as_tensor(shown_s[train_s])
 
         k = len(self.members)
         self.history: list[list[dict[str, float]]] = [[] for _ in range(k)]
@@ -367,45 +373,61 @@ class Trainer:
             torch.as_tensor(w_dom, dtype=f64),
         )
 
+    # -- training tables ----------------------------------------------------
+
+    def _training_table(
+        self, domain: DomainData, index: np.ndarray, shown: np.ndarray, which: float
+    ) -> Tensor:
+        """Rows (n, F + 4) of the events ``index``: features, then the loss columns.
+
+        The four loss columns are the class label, the domain label (0
+        source, 1 target), the event's L_y weight (its training weight for
+        source events, 0 for target ones) and its L_d weight (the domain
+        weight, 0 where the discriminator mode does not show the event). A
+        batch is then one gather of whole rows per domain and two scalings,
+        whatever the mode: a random row costs a few cache misses whether it
+        holds 41 numbers or 45, so one gather costs about half of gathering
+        features and per-event numbers from separate tensors.
+        """
+        rows = domain.rows.index_select(0, torch.as_tensor(index, device=self.device))
+        n_features = len(self.data.feature_names)
+        table = torch.empty(
+            len(index), n_features + 4, dtype=self.dtype, device=self.device
+        )
+        table[:, : n_features + 1] = rows[:, : n_features + 1]  # features, label
+        table[:, n_features + 1] = which  # 0 source, 1 target
+        weight = rows[:, n_features + 1]
+        table[:, n_features + 2] = weight if which == 0.0 else 0.0
+        scale = self._domain_scale[int(which)]
+        table[:, n_features + 3] = (
+            1.0 if scale is None else weight * scale
+        ) * torch.as_tensor(shown, dtype=self.dtype, device=self.device)
+        return table
+
     # -- one batch ----------------------------------------------------------
 
     def batch_targets(
-        self, idx_s: Tensor, idx_t: Tensor
+        self, idx_s: Tensor, idx_t: Tensor, n_domain: int
     ) -> tuple[Tensor, BatchTargets]:
-        """Inputs and loss coefficients for source events ``idx_s`` and target events ``idx_t``."""
-        src, tgt = self.data.source, self.data.target
-        n_s, n = len(idx_s), len(idx_s) + len(idx_t)
-        # Whole rows (features, label, weight), gathered straight into one
-        # buffer (index_select is several times faster than advanced indexing).
-        rows = torch.empty(n, src.rows.shape[1], dtype=self.dtype, device=self.device)
-        torch.index_select(src.rows, 0, idx_s, out=rows[:n_s])
-        torch.index_select(tgt.rows, 0, idx_t, out=rows[n_s:])
-        x, label, weight = rows[:, :-2], rows[:, -2], rows[:, -1]
+        """Inputs and loss coefficients of one batch.
 
-        coef_label = torch.zeros(n, dtype=self.dtype, device=self.device)
-        torch.div(weight[:n_s], n_s, out=coef_label[:n_s])
-        domain = torch.zeros(n, dtype=self.dtype, device=self.device)
-        domain[n_s:] = 1.0
-        # L_d: the source events the mode shows, and every target event (the
-        # target pool holds only shown ones), with the domain weights.
-        coef_domain = torch.empty(n, dtype=self.dtype, device=self.device)
-        for part, scale in (
-            (slice(0, n_s), self._domain_scale[0]),
-            (slice(n_s, n), self._domain_scale[1]),
-        ):
-            if scale is None:
-                coef_domain[part] = 1.0
-            else:
-                torch.mul(weight[part], scale, out=coef_domain[part])
-        # Divided by the number of events in L_d, kept on the device as a
-        # 0-d tensor (no synchronisation).
-        if self.config.disc_mode == "all":
-            coef_domain.div_(max(n, 1))
-        else:  # the source shows its background only
-            shown = label[:n_s] == 0
-            coef_domain[:n_s].mul_(shown)
-            coef_domain.div_((shown.sum() + (n - n_s)).clamp_(min=1))
-        return x, BatchTargets(label, coef_label, domain, coef_domain)
+        ``idx_s`` and ``idx_t`` are positions in ``train_rows[0]`` (the
+        source training events) and ``train_rows[1]`` (the target pool);
+        ``n_domain`` is how many of the batch's events the discriminator
+        sees: L_y is the mean over the source events, L_d over those.
+        """
+        table_s, table_t = self.train_rows
+        n_s, n = len(idx_s), len(idx_s) + len(idx_t)
+        # Whole rows gathered straight into one buffer (index_select is
+        # several times faster than advanced indexing).
+        rows = torch.empty(n, table_s.shape[1], dtype=self.dtype, device=self.device)
+        torch.index_select(table_s, 0, idx_s, out=rows[:n_s])
+        torch.index_select(table_t, 0, idx_t, out=rows[n_s:])
+        columns = rows[:, -4:].T  # (4, n): label, domain, L_y weight, L_d weight
+        coef = torch.empty(2, n, dtype=self.dtype, device=self.device)
+        torch.mul(columns[2], 1.0 / max(n_s, 1), out=coef[0])
+        torch.mul(columns[3], 1.0 / max(n_domain, 1), out=coef[1])
+        return rows[:, :-4], BatchTargets(columns[:2], coef)
 
     # -- one epoch ----------------------------------------------------------
 
@@ -418,23 +440,19 @@ class Trainer:
         # how many target events each batch takes (as many as it shows of
         # the source to the discriminator).
         gen = self._epoch_generator(epoch)
-        # (index_select: advanced indexing of a long vector is several times slower)
-        src_pool, pool_cpu = self._src_train_cpu, self._target_pool_cpu
-        order_cpu = src_pool.index_select(
-            0, torch.randperm(len(src_pool), generator=gen)
-        )
-        shown = self._shown_source_cpu.index_select(0, order_cpu)
+        n_pool = len(self.train_rows[1])
+        order_cpu = torch.randperm(len(self.train_rows[0]), generator=gen)
+        shown = self._shown_train_cpu.index_select(0, order_cpu)
         n_needed = int(shown.sum())
-        n_perm = max(1, math.ceil(n_needed / len(pool_cpu)))
+        n_perm = max(1, math.ceil(n_needed / n_pool))
         t_stream = torch.cat(
-            [
-                pool_cpu.index_select(0, torch.randperm(len(pool_cpu), generator=gen))
-                for _ in range(n_perm)
-            ]
+            [torch.randperm(n_pool, generator=gen) for _ in range(n_perm)]
         ).to(self.device)
         order = order_cpu.to(self.device)
         bs = self.config.batch_size
         starts = list(range(0, len(order), bs))
+        # Batch i takes as many target events as it shows source events to
+        # the discriminator: t_bounds[i]..t_bounds[i + 1] of the stream.
         ends = np.cumsum(shown.numpy())[[min(a + bs, len(order)) - 1 for a in starts]]
         t_bounds = np.concatenate([[0], ends]).tolist()
 
@@ -452,7 +470,9 @@ class Trainer:
         for i, start in enumerate(starts):
             idx_s = order[start : start + bs]
             idx_t = t_stream[t_bounds[i] : t_bounds[i + 1]]
-            x, targets = self.batch_targets(idx_s, idx_t)
+            # L_d sees the batch's shown source events and as many target ones.
+            n_t = t_bounds[i + 1] - t_bounds[i]
+            x, targets = self.batch_targets(idx_s, idx_t, 2 * n_t)
             self.model.zero_grad()
             ly, ld = self.model.forward_backward(x, targets, lambdas)
             self.optimizer.step()
