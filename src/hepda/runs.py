@@ -209,8 +209,8 @@ def train_run(
 
     # Outputs of the run, each written whole.
     write_history(out_dir / "history.csv", result.history)
-    score_s = trainer.scores(data.source.x)[0]
-    score_t = trainer.scores(data.target.x)[0]
+    assert trainer.final_scores is not None  # set by fit()
+    score_s, score_t = (s[0] for s in trainer.final_scores)
     domains = [
         ("source", data.source.events, data.source.val, score_s),
         ("target", data.target.events, data.target.val, score_t),

@@ -330,6 +330,9 @@ class Trainer:
         self.best_epoch = [-1] * k
         self.best_state = self.model.state_dict()
         self.epoch = 0  # next epoch to run
+        #: Scores of every source and target event, (K, n) each, from the
+        #: model the final metrics describe; set by :meth:`results`.
+        self.final_scores: tuple[np.ndarray, np.ndarray] | None = None
         self._stop_requested = False
 
         # Validation tables, taken once: the per-epoch metrics read them every epoch.
@@ -643,10 +646,15 @@ class Trainer:
         test_s, test_t = vs[~src.tune[vs]], vt[~tgt.tune[vt]]
         last_state = self.model.state_dict()
 
+        # Scores of every event, (K, n) per domain, kept as ``final_scores``:
+        # the metrics are computed on exactly the numbers a run writes out
+        # (the same events scored in other batches can round differently
+        # in float32, which moves tied responses across each other).
+        self.final_scores = (self.scores(src.x), self.scores(tgt.x))
+        score_s_val = self.final_scores[0][:, vs]
+        score_t_val = self.final_scores[1][:, vt]
+        score_s_train = self.final_scores[0][:, src.train_index]
         x_val_s, x_val_t = self._x_val
-        score_s_val = self.scores(x_val_s)
-        score_t_val = self.scores(x_val_t)
-        score_s_train = self.scores(src.x[src.train_index])
         shown_s, shown_t = self._shown_val
         # Representations of the events the discriminator sees, for the
         # proxy A-distance.
