@@ -212,6 +212,21 @@ def test_non_numeric_feature_names_type(tmp_path: Path) -> None:
         load_events([lists])
 
 
+def test_default_features_name_the_columns_they_leave_out(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # a feature column written as text drops out of the default list: say so
+    table = _table(MET=pa.array([f"{v:.1f}" for v in range(12)], pa.string()))
+    path = _write(tmp_path / "s.parquet", table)
+    with caplog.at_level(logging.WARNING, logger="hepda.data.events"):
+        events = load_events([path])
+    assert events.feature_names == ("HT_jets", "nJets")
+    (record,) = caplog.records
+    assert "s.parquet" in record.getMessage()
+    assert "MET (string (text))" in record.getMessage()
+    assert "process" not in record.getMessage()  # a reserved column, not a feature
+
+
 def test_label_as_feature_refused(tmp_path: Path) -> None:
     path = _write(tmp_path / "s.parquet", _table())
     with pytest.raises(DataError, match="label column 'label' is listed as a feature"):

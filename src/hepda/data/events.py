@@ -163,6 +163,20 @@ def _resolve_features(
                 "pass --features explicitly"
             )
             raise DataError(msg)
+        skipped = [
+            f"{f.name} ({_type_name(f.type)})"
+            for f in first.schema
+            if f.name not in reserved and not _is_number(f.type)
+        ]
+        if skipped:
+            log.warning(
+                "%s file %s: columns %s are not numeric and are not used as "
+                "features; if one should be, fix its type in the file or name "
+                "the features with --features",
+                role,
+                first.display,
+                ", ".join(skipped),
+            )
         return tuple(names)
     if isinstance(features, str):
         if features.strip().lower() == "tth41":
