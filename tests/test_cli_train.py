@@ -6,6 +6,7 @@ import csv
 import json
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -13,9 +14,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import tomllib
+import torch
 from click.testing import CliRunner
 from sklearn.metrics import roc_auc_score
 
@@ -223,6 +226,141 @@ def test_bad_input_fails_cleanly(
     assert result.exit_code == 2, result.output
     assert message in result.output
     assert "Traceback" not in result.output
+
+
+def _bad_table(kind: str, good: Path, tmp_path: Path) -> Path:
+    """A copy of the toy table ``good`` spoilt in one way, as a user might."""
+    table = pq.read_table(good)
+    path = tmp_path / f"{kind}.parquet"
+    if kind == "nan":
+        f1 = table.column("f1").to_numpy().copy()
+        f1[17] = np.nan
+        table = table.set_column(table.schema.get_field_index("f1"), "f1", [f1])
+    elif kind == "text":
+        f1 = [f"{v:.3f}" for v in table.column("f1").to_pylist()]
+        table = table.set_column(
+            table.schema.get_field_index("f1"), "f1", [pa.array(f1, pa.string())]
+        )
+    elif kind == "empty":
+        table = table.slice(0, 0)
+    elif kind == "fewer":
+        table = table.drop_columns(["f4"])
+    elif kind == "no-label":
+        table = table.drop_columns(["label"])
+    pq.write_table(table, path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("kind", "role", "message"),
+    [
+        ("nan", "--target", r"nan\.parquet.*f1.*NaN"),
+        ("text", "--source", r"text\.parquet.*'f1' is string"),
+        ("empty", "--source", r"empty\.parquet"),
+        ("fewer", "--target", r"fewer\.parquet.*f4"),
+        ("no-label", "--source", r"no-label\.parquet.*label"),
+    ],
+)
+def test_bad_tables_fail_cleanly_at_the_command_line(
+    toy_files: tuple[Path, Path], tmp_path: Path, kind: str, role: str, message: str
+) -> None:
+    bad = _bad_table(kind, toy_files[0], tmp_path)
+    files = {
+        "--source": str(toy_files[0]),
+        "--target": str(toy_files[1]),
+        role: str(bad),
+    }
+    argv = ["train", "--out", str(tmp_path / "run"), "--no-progress", "--epochs", "1"]
+    if kind == "text":
+        argv += ["--features", "f0,f1,f2,f3,f4"]
+    for key, value in files.items():
+        argv += [key, value]
+    result = CliRunner().invoke(main, argv)
+    assert result.exit_code == 2, result.output
+    assert re.search(message, result.output, re.DOTALL), result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    ("device", "message"),
+    [
+        ("tpu", "device: expected 'cpu', 'cuda', 'cuda:N' or 'mps', got 'tpu'"),
+        ("cuda:x", "got 'cuda:x'"),
+        ("cuda:99", "cuda:99"),
+    ],
+)
+def test_unusable_device_is_named_before_anything_runs(
+    toy_files: tuple[Path, Path], tmp_path: Path, device: str, message: str
+) -> None:
+    code, output = _train(toy_files, tmp_path / "run", "--device", device)
+    assert code == 2, output
+    assert message in output
+    assert "Traceback" not in output
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
+def test_cuda_without_a_gpu_says_so(
+    toy_files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    code, output = _train(toy_files, tmp_path / "run", "--device", "cuda")
+    assert code == 2, output
+    assert "'cuda' needs a CUDA GPU" in output and "--device cpu" in output
+    assert "Traceback" not in output
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("out = 3", "out in the --config file: expected a directory path"),
+        ("source = 5", "source in the --config file: expected a path or a list"),
+        ('target = ["ok.parquet", 2]', "target in the --config file"),
+    ],
+)
+def test_config_file_inputs_of_the_wrong_type(
+    toy_files: tuple[Path, Path], tmp_path: Path, text: str, message: str
+) -> None:
+    values = {
+        "source": f'source = "{toy_files[0]}"',  # one path, not a list: accepted
+        "target": f'target = ["{toy_files[1]}"]',
+        "out": f'out = "{tmp_path / "run"}"',
+    }
+    values[text.split()[0]] = text
+    cfg = tmp_path / "train.toml"
+    cfg.write_text("\n".join([*values.values(), "epochs = 1", "hidden = [4]"]) + "\n")
+    result = CliRunner().invoke(main, ["train", "--config", str(cfg), "--no-progress"])
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_relative_inputs_are_recorded_absolute_and_resume_elsewhere(
+    toy_files: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(toy_files[0].parent)
+    run = tmp_path / "run"
+    code, output = _train(
+        (Path("s1.parquet"), Path("s2.parquet")), run, "--epochs", "2"
+    )
+    assert code == 0, output
+    stored = tomllib.loads((run / "config.toml").read_text())
+    assert stored["source"] == [str(toy_files[0].resolve())]
+    assert stored["target"] == [str(toy_files[1].resolve())]
+
+    # As if the run had been killed after epoch 1 (the checkpoint rewound),
+    # then resumed from another working directory: the inputs are still found.
+    state = torch.load(run / "checkpoint.pt", weights_only=False)
+    state["epoch"] = 1
+    state["history"] = [h[:1] for h in state["history"]]
+    torch.save(state, run / "checkpoint.pt")
+    (run / "metrics.json").unlink()
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["train", "--resume", str(run), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    with (run / "history.csv").open() as fh:
+        assert [int(r["epoch"]) for r in csv.DictReader(fh)] == [1, 2]
+    assert (run / "metrics.json").is_file()
 
 
 def test_evaluate_scores_other_samples(

@@ -9,6 +9,7 @@ allowed, and a suggestion for a near-miss key.
 from __future__ import annotations
 
 import dataclasses
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -251,15 +252,38 @@ def train_config_from_mapping(
             problems.append(
                 f"fold: expected a fold below n_folds = {config.n_folds}, got {config.fold}"
             )
-        if config.device != "cpu" and not config.device.startswith(("cuda", "mps")):
-            problems.append(
-                f"device: expected 'cpu', 'cuda', 'cuda:N' or 'mps', got {config.device!r}"
-            )
+        device_problem = _device_problem(config.device)
+        if device_problem:
+            problems.append(device_problem)
     if problems:
         listing = "\n  ".join(problems)
         msg = f"{len(problems)} problem(s) in the {origin}:\n  {listing}"
         raise ConfigError(msg)
     return config
+
+
+def _device_problem(device: str) -> str | None:
+    """Why ``device`` cannot run here, or None; torch is imported only for a GPU."""
+    if device == "cpu":
+        return None
+    if not re.fullmatch(r"cuda(:\d+)?|mps", device):
+        return f"device: expected 'cpu', 'cuda', 'cuda:N' or 'mps', got {device!r}"
+    import torch
+
+    if device == "mps":
+        if not torch.backends.mps.is_available():
+            return "device: 'mps' is not available on this machine; use --device cpu"
+        return None
+    if not torch.cuda.is_available():
+        return (
+            f"device: {device!r} needs a CUDA GPU and a CUDA build of torch, and this "
+            f"torch ({torch.__version__}) sees none; use --device cpu"
+        )
+    index = int(device.partition(":")[2] or 0)
+    count = torch.cuda.device_count()
+    if index >= count:
+        return f"device: {device!r} does not exist; this machine has {count} CUDA device(s), cuda:0 to cuda:{count - 1}"
+    return None
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:

@@ -62,10 +62,23 @@ def inputs_and_out(
     out: Path | None,
     from_file: dict[str, Any],
 ) -> tuple[list[str], list[str], Path]:
-    """Source, target and output from the options, else from the --config file."""
-    sources = list(source) or list(from_file.get("source", ()))
-    targets = list(target) or list(from_file.get("target", ()))
+    """Source, target and output from the options, else from the --config file.
+
+    Input paths come back absolute: the run's config.toml and checkpoint
+    record them, and a resumed run or a Dask worker may read them from
+    another working directory.
+    """
+    from hepda.data.io import absolute_spec
+
+    sources = list(source) or _specs_from_file(from_file, "source")
+    targets = list(target) or _specs_from_file(from_file, "target")
     if out is None and "out" in from_file:
+        if not isinstance(from_file["out"], str) or not from_file["out"]:
+            msg = (
+                f"out in the --config file: expected a directory path as a string, "
+                f"got {from_file['out']!r}"
+            )
+            raise ConfigError(msg)
         out = Path(from_file["out"])
     missing = [
         name
@@ -79,7 +92,23 @@ def inputs_and_out(
     if missing or out is None:
         msg = f"missing {', '.join(missing)} (on the command line or in the --config file)"
         raise ConfigError(msg)
-    return sources, targets, out
+    return [absolute_spec(s) for s in sources], [absolute_spec(t) for t in targets], out
+
+
+def _specs_from_file(from_file: dict[str, Any], key: str) -> list[str]:
+    """A --config file's ``source`` or ``target``: one spec or a list of them."""
+    value = from_file.get(key, [])
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(
+        isinstance(v, str) and v.strip() for v in value
+    ):
+        msg = (
+            f"{key} in the --config file: expected a path or a list of paths "
+            f"(PATH or PATH:TREE strings), got {value!r}"
+        )
+        raise ConfigError(msg)
+    return value
 
 
 def echo_table(rows: list[tuple[str, str]], title: str) -> None:

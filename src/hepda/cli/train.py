@@ -142,7 +142,8 @@ def _interrupted(run_dir: Path) -> None:
     "--config",
     "config_file",
     type=str,
-    help="TOML file; every option is also a key there.",
+    help="TOML file; every option but --resume, --overwrite and --no-progress "
+    "is also a key there.",
 )
 @shared_options("features")
 @click.option(

@@ -120,6 +120,18 @@ def parse_spec(spec: str) -> tuple[Path, str | None]:
     return Path(text).expanduser(), None
 
 
+def absolute_spec(spec: str) -> str:
+    """The spec with its file path made absolute, so that it reads the same from
+    any working directory (a resumed run, a Dask worker).
+
+    >>> absolute_spec("/data/s1.root:events")
+    '/data/s1.root:events'
+    """
+    path, tree = parse_spec(spec)
+    full = str(path.resolve())
+    return full if tree is None else f"{full}:{tree}"
+
+
 def _check_input_file(path: Path, spec: str) -> Format:
     """Return the format of ``path`` or raise :class:`InputFileError`."""
     if path.is_dir():
