@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 import tomllib
@@ -403,6 +404,53 @@ def test_evaluate_scores_other_samples(
         sample_weight=np.array(scores["weight"])[sel],
     )
     assert metrics["auc_s2"] == pytest.approx(ref, abs=1e-6)
+    assert metrics["diverged"] is False and metrics["diverged_epoch"] is None
+
+    # The proxy A-distance of the inputs, from the checkpoint's standardisation
+    # and the background events (disc_mode background) of both samples.
+    from hepda.metrics import proxy_a_distance
+
+    state = torch.load(run_dir / "checkpoint.pt", weights_only=False)
+    mean = np.array(state["standardizer"]["mean"])
+    scale = np.array(state["standardizer"]["scale"])
+    inputs = []
+    for path in toy_files:
+        table = pq.read_table(path)
+        bkg = table.column("label").to_numpy() == 0
+        x = np.stack([table.column(f"f{i}").to_numpy() for i in range(5)], axis=1)
+        x = (x[bkg] - mean.astype(np.float32)) / scale.astype(np.float32)
+        inputs.append((x, table.column("weight").to_numpy()[bkg]))
+    (xs, ws), (xt, wt) = inputs
+    ref_pad = proxy_a_distance(xs, xt, ws, wt, seed=0)
+    assert metrics["proxy_a_distance_input"] == pytest.approx(ref_pad, abs=1e-6)
+    assert 0.0 <= metrics["proxy_a_distance_features"] <= 2.0
+
+
+def test_evaluate_names_a_sample_without_signal(
+    run_dir: Path, toy_files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    table = pq.read_table(toy_files[0])
+    bkg_only = tmp_path / "bkg_only.parquet"
+    pq.write_table(table.filter(pc.equal(table.column("label"), 0)), bkg_only)
+    result = CliRunner().invoke(
+        main,
+        [
+            "evaluate",
+            "--run",
+            str(run_dir),
+            "--source",
+            str(bkg_only),
+            "--target",
+            str(toy_files[1]),
+            "--out",
+            str(tmp_path / "eval"),
+        ],
+    )
+    assert result.exit_code == 2, result.output
+    assert "source sample" in result.output and "bkg_only.parquet" in result.output
+    assert "signal events (label 1)" in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "eval").exists()
 
 
 def _hepda(*args: str) -> subprocess.Popen[bytes]:

@@ -162,6 +162,27 @@ def test_divergence_is_reported_and_never_written_as_valid(
     assert len(names) == 5
 
 
+def test_a_saturated_classifier_is_reported_as_diverged(
+    toy_files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    # Adam at lr 1e8 blows the weights up without overflowing: every event
+    # then scores exactly 1, which would pass for a valid model with the
+    # paper's no-cut significance.
+    config = TrainConfig(epochs=4, batch_size=300, optimizer="adam", learning_rate=1e8)
+    with pytest.raises(TrainingDiverged, match="diverged in epoch 1"):
+        train_run([str(toy_files[0])], [str(toy_files[1])], config, tmp_path)
+    import json
+
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["diverged"] is True
+    assert metrics["epochs_trained"] == 0
+    # frozen where epoch 1 began: the initial weights still tell events apart
+    import pyarrow.parquet as pq
+
+    scores = pq.read_table(tmp_path / "scores.parquet").column("score").to_numpy()
+    assert len(np.unique(scores)) > 100
+
+
 def test_diverged_member_does_not_disturb_the_others(
     toy_files: tuple[Path, Path],
 ) -> None:

@@ -61,10 +61,25 @@ def test_record_equals_the_metrics_one_by_one(ties: bool, negative: bool) -> Non
             config,
             only_significance=True,
         )["significance"]
+        ref["saturated"] = 0.0
         assert set(row) == set(ref)
         for key, value in ref.items():
             assert row[key] == pytest.approx(value, rel=1e-9, abs=1e-12), key
         assert 0 < row["bias_ks"] < 1 and row["significance"] > 0
+
+
+def test_responses_of_one_value_are_flagged_saturated() -> None:
+    rng = np.random.default_rng(5)
+    t1, t2 = _table(rng, 400, negative=False), _table(rng, 300, negative=False)
+    record = EpochRecord(
+        t1, t2, rng.random(400) < 0.5, rng.random(300) < 0.5, TrainConfig()
+    )
+    varied = _scores(rng, t1.label, ties=False)
+    assert record(varied, _scores(rng, t2.label, ties=False))["saturated"] == 0.0
+    # every S2 event at 1: all pass the cut, b1 and b2 are taken from S1 and S2
+    row = record(varied, np.ones(len(t2)))
+    assert row["saturated"] == 1.0
+    assert record(np.zeros(len(t1)), varied[:300])["saturated"] == 1.0
 
 
 def test_a_tune_half_without_signal_is_named_before_training() -> None:

@@ -393,10 +393,14 @@ class DANNClassifier(nn.Module):
         self.head.weight.data.copy_(w.T)
         self.head.bias.data.copy_(b)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def representation(self, x: Tensor) -> Tensor:
+        """G_f of the standardised inputs: what the label head reads, (batch, width)."""
         # Buffers: mypy sees Tensor | Module; TorchScript cannot take a class
         # annotation here, so the operator check is silenced instead.
         h = (x - self.mean) / self.scale  # type: ignore[operator]
         for lin in self.hidden:
             h = torch.relu(lin(h))
-        return torch.sigmoid(self.head(h)).squeeze(-1)
+        return h
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.sigmoid(self.head(self.representation(x))).squeeze(-1)

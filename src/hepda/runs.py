@@ -24,7 +24,8 @@ import torch
 from hepda._atomic import write_text
 from hepda.config import TrainConfig, dump_toml, read_toml, train_config_from_mapping
 from hepda.data.events import ColumnNames, EventTable, load_events
-from hepda.errors import RunDirectoryError, TrainingDiverged
+from hepda.errors import DataError, RunDirectoryError, TrainingDiverged
+from hepda.metrics import proxy_a_distance
 from hepda.model import DANNClassifier, StackedDANN
 from hepda.train import (
     EpochCallback,
@@ -32,6 +33,7 @@ from hepda.train import (
     MemberResult,
     PreparedData,
     Trainer,
+    domain_masks,
     evaluate_scores,
     prepare_data,
 )
@@ -220,7 +222,8 @@ def train_run(
     if result.diverged:
         msg = (
             f"training diverged in epoch {result.diverged_epoch} (the loss became NaN or "
-            f"infinite); the model of epoch {len(result.history)} is kept in "
+            "infinite, or the classifier saturated: every event got the same response); "
+            f"the model of epoch {len(result.history)} is kept in "
             f"{out_dir / CHECKPOINT_FILE} and metrics.json says diverged = true. "
             "A smaller lambda or learning rate usually helps"
         )
@@ -303,12 +306,30 @@ def load_classifier(
 def score_events(
     clf: DANNClassifier, events: EventTable, chunk: int = 65536
 ) -> np.ndarray:
+    """The classifier's score of every event, (n,)."""
     dtype = clf.head.weight.dtype
     parts = [
         clf(torch.as_tensor(events.features[s : s + chunk]).to(dtype)).double().numpy()
         for s in range(0, len(events), chunk)
     ]
     return np.concatenate(parts) if parts else np.zeros(0)
+
+
+@torch.no_grad()
+def _pad_inputs(
+    clf: DANNClassifier, features: np.ndarray, chunk: int = 65536
+) -> tuple[np.ndarray, np.ndarray]:
+    """(standardised inputs, learned features) of events, for the proxy A-distances."""
+    dtype = clf.head.weight.dtype
+    inputs, learned = [], []
+    for s in range(0, len(features), chunk):
+        x = torch.as_tensor(features[s : s + chunk]).to(dtype)
+        inputs.append(((x - clf.mean) / clf.scale).numpy())  # type: ignore[operator]
+        learned.append(clf.representation(x).numpy())
+    width = clf.head.weight.shape[1]
+    if not inputs:
+        return np.zeros((0, features.shape[1])), np.zeros((0, width))
+    return np.concatenate(inputs), np.concatenate(learned)
 
 
 def evaluate_run(
@@ -326,12 +347,40 @@ def evaluate_run(
     file is written (the command line makes the output directory there).
     """
     clf, feature_names, state = load_classifier(run_dir, which=which)
-    stored = dict(state["config"])
+    # Scoring runs on the CPU, wherever the run was trained.
+    stored = {**state["config"], "device": "cpu"}
     config = train_config_from_mapping(stored, origin=f"{run_dir}/{CHECKPOINT_FILE}")
     config = config.replace(features=feature_names)
     src, tgt = load_domains(source, target, config)
+    for role, events in (("source", src), ("target", tgt)):
+        for cls, name in ((1, "signal"), (0, "background")):
+            total = float(events.weight[events.label == cls].sum())
+            if not total > 0:
+                msg = (
+                    f"{role} sample {events.origin}: its {name} events (label {cls}) "
+                    f"have total weight {total!r}; evaluating needs signal and "
+                    "background of positive total weight in both samples"
+                )
+                raise DataError(msg)
     score_s, score_t = score_events(clf, src), score_events(clf, tgt)
     result = evaluate_scores(score_s, src, score_t, tgt, config)
+
+    # Proxy A-distances on the events the run's discriminator mode shows.
+    shown_s, shown_t = domain_masks(config.disc_mode, src.label, tgt.label)
+    (in_s, feat_s), (in_t, feat_t) = (
+        _pad_inputs(clf, ev.features[shown])
+        for ev, shown in ((src, shown_s), (tgt, shown_t))
+    )
+    w_pad = (src.weight[shown_s], tgt.weight[shown_t])
+    seed = config.data_seed
+    result["proxy_a_distance_input"] = proxy_a_distance(in_s, in_t, *w_pad, seed=seed)
+    result["proxy_a_distance_features"] = proxy_a_distance(
+        feat_s, feat_t, *w_pad, seed=seed
+    )
+    # Whether the model was trained to the end or frozen where it diverged.
+    bad_epoch = state["diverged_epoch"][0]
+    result["diverged"] = bad_epoch is not None
+    result["diverged_epoch"] = None if bad_epoch is None else bad_epoch + 1
     result.update({"run": str(run_dir), "model": which})
     domains = [
         ("source", src, np.ones(len(src), bool), score_s),

@@ -330,6 +330,7 @@ class Trainer:
         self.best_epoch = [-1] * k
         self.best_state = self.model.state_dict()
         self.epoch = 0  # next epoch to run
+        self._epoch_start = self.model.state_dict()  # where the running epoch began
         #: Scores of every source and target event, (K, n) each, from the
         #: model the final metrics describe; set by :meth:`results`.
         self.final_scores: tuple[np.ndarray, np.ndarray] | None = None
@@ -469,7 +470,7 @@ class Trainer:
         # losses once at the end of the epoch freezes the same members at the
         # same weights as checking after every step, without a device sync
         # per step.
-        start_state = self.model.state_dict()
+        start_state = self._epoch_start = self.model.state_dict()
         for i, start in enumerate(starts):
             idx_s = order[start : start + bs]
             idx_t = t_stream[t_bounds[i] : t_bounds[i + 1]]
@@ -484,23 +485,47 @@ class Trainer:
         bad = ~(torch.isfinite(sum_ly) & torch.isfinite(sum_ld))
         for m in torch.nonzero(bad).flatten().tolist():
             if self.active[m]:
-                self._mark_diverged(m, epoch)
+                self._mark_diverged(m, epoch, "its loss is not finite")
         if not all(self.active):
             self._restore_frozen(start_state)
         n_steps = len(starts)
         return (sum_ly / n_steps).cpu(), (sum_ld / n_steps).cpu()
 
-    def _mark_diverged(self, m: int, epoch: int) -> None:
+    def _mark_diverged(self, m: int, epoch: int, reason: str) -> None:
         self.active[m] = False
         self.diverged_epoch[m] = epoch
         log.warning(
-            "member %d (lambda=%g, seed=%d) diverged in epoch %d: its loss is not finite; "
+            "member %d (lambda=%g, seed=%d) diverged in epoch %d: %s; "
             "it is frozen at its last good epoch",
             m,
             self.members[m].lambda_,
             self.members[m].seed,
             epoch + 1,
+            reason,
         )
+
+    def _freeze_saturated(self, epoch: int, rows: list[dict[str, float]]) -> None:
+        """Treat members whose responses saturated in ``epoch`` as diverged.
+
+        Weights that blew up without overflowing give every event the same
+        response (the sigmoid rounds to 0 or 1), so the model has stopped
+        learning; its metrics would still look valid (with every event past
+        the cut, b1 = b2 and the paper's Z is the no-cut value N f_s /
+        sqrt(N (1 - f_s))), and the best epoch could pick it. Such a member
+        is frozen where the epoch started, as for a non-finite loss.
+        """
+        saturated = [
+            m for m, row in enumerate(rows) if self.active[m] and row["saturated"]
+        ]
+        for m in saturated:
+            self._mark_diverged(
+                m,
+                epoch,
+                "every validation event of S1 or S2 gets the same response "
+                "(the classifier saturated)",
+            )
+        if saturated:
+            self._restore_frozen(self._epoch_start)
 
     @torch.no_grad()
     def _restore_frozen(self, snapshot: dict[str, Tensor]) -> None:
@@ -581,12 +606,14 @@ class Trainer:
 
                 # Validate and record.
                 rows = self.validate(epoch)
+                self._freeze_saturated(epoch, rows)
                 factor = lambda_factor(
                     self.config.lambda_schedule, epoch, self.config.epochs
                 )
                 for m, row in enumerate(rows):
                     if not self.active[m] and self.diverged_epoch[m] is not None:
                         continue  # frozen: its history ends at its last good epoch
+                    row = {k: v for k, v in row.items() if k != "saturated"}
                     row = {
                         "epoch": epoch + 1,
                         "lambda": self.members[m].lambda_ * factor,
@@ -667,7 +694,11 @@ class Trainer:
 
         x_s = x_val_s.double().cpu().numpy()[shown_s]
         x_t = x_val_t.double().cpu().numpy()[shown_t]
-        pad_input = metrics.proxy_a_distance(x_s, x_t, seed=self.config.data_seed)
+        # The discriminator's events with their physical weights.
+        w_pad = (self._val_s.weight[shown_s], self._val_t.weight[shown_t])
+        pad_input = metrics.proxy_a_distance(
+            x_s, x_t, *w_pad, seed=self.config.data_seed
+        )
         # Event tables taken once for all members (a take copies the features).
         val_ev, val_ev_t = self._val_s, self._val_t
         train_ev = src.events.take(src.train_index)
@@ -680,7 +711,7 @@ class Trainer:
             )
             result["proxy_a_distance_input"] = pad_input
             result["proxy_a_distance_features"] = metrics.proxy_a_distance(
-                feats_s[m], feats_t[m], seed=self.config.data_seed
+                feats_s[m], feats_t[m], *w_pad, seed=self.config.data_seed
             )
             for cls, name in ((1, "signal"), (0, "background")):
                 tr, va = train_ev.label == cls, val_ev.label == cls

@@ -132,7 +132,8 @@ class EpochRecord:
     Built once per training from the validation tables of S1 and S2 and the
     boolean masks of their "tune" halves; calling it with one member's
     responses (float64, one per validation event) gives the keys of
-    ``evaluate_scores(..., pvalue=False)`` plus ``significance_tune``.
+    ``evaluate_scores(..., pvalue=False)`` plus ``significance_tune`` and
+    ``saturated``.
     """
 
     def __init__(
@@ -173,6 +174,9 @@ class EpochRecord:
             "sigma_b": yields.sigma_b,
             "bias_ks": self._ks(a, b),
             "bias_js": self._js(a, b),
+            # 1 when one domain's responses all take one value (see
+            # Trainer._freeze_saturated); the trainer drops it from the history.
+            "saturated": float(a.score[0] == a.score[-1] or b.score[0] == b.score[-1]),
         }
         row["significance_tune"] = self._tune_significance(score_s1, score_s2)
         return row
