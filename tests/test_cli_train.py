@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 import tomllib
 import torch
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 from sklearn.metrics import roc_auc_score
 
 from hepda.cli import main
@@ -364,24 +364,17 @@ def test_relative_inputs_are_recorded_absolute_and_resume_elsewhere(
     assert (run / "metrics.json").is_file()
 
 
+def _evaluate(run_dir: Path, source: Path, target: Path, out: Path) -> Result:
+    argv = ["evaluate", "--run", str(run_dir), "--source", str(source)]
+    argv += ["--target", str(target), "--out", str(out)]
+    return CliRunner().invoke(main, argv)
+
+
 def test_evaluate_scores_other_samples(
     run_dir: Path, toy_files: tuple[Path, Path], tmp_path: Path
 ) -> None:
     out = tmp_path / "eval"
-    result = CliRunner().invoke(
-        main,
-        [
-            "evaluate",
-            "--run",
-            str(run_dir),
-            "--source",
-            str(toy_files[0]),
-            "--target",
-            str(toy_files[1]),
-            "--out",
-            str(out),
-        ],
-    )
+    result = _evaluate(run_dir, toy_files[0], toy_files[1], out)
     assert result.exit_code == 0, result.output
     scores = pq.read_table(out / "scores.parquet").to_pydict()
     train_scores = pq.read_table(run_dir / "scores.parquet").to_pydict()
@@ -432,20 +425,7 @@ def test_evaluate_names_a_sample_without_signal(
     table = pq.read_table(toy_files[0])
     bkg_only = tmp_path / "bkg_only.parquet"
     pq.write_table(table.filter(pc.equal(table.column("label"), 0)), bkg_only)
-    result = CliRunner().invoke(
-        main,
-        [
-            "evaluate",
-            "--run",
-            str(run_dir),
-            "--source",
-            str(bkg_only),
-            "--target",
-            str(toy_files[1]),
-            "--out",
-            str(tmp_path / "eval"),
-        ],
-    )
+    result = _evaluate(run_dir, bkg_only, toy_files[1], tmp_path / "eval")
     assert result.exit_code == 2, result.output
     assert "source sample" in result.output and "bkg_only.parquet" in result.output
     assert "signal events (label 1)" in result.output

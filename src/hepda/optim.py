@@ -19,7 +19,7 @@ from torch import Tensor
 
 
 def _flat_base(tensors: Sequence[Tensor]) -> Tensor | None:
-    """The 1-d tensor that ``tensors`` tile end to end, in order, if they are such views."""
+    """The 1-d tensor that ``tensors`` tile end to end, in order, or None."""
     base = tensors[0]._base if tensors else None
     if base is None or base.dim() != 1 or not base.is_contiguous():
         return None

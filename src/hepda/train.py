@@ -555,7 +555,7 @@ class Trainer:
 
     @torch.no_grad()
     def _logits(self, x: Tensor, chunk: int | None = None) -> tuple[Tensor, Tensor]:
-        """Label and domain logits of every member, each (K, n) on the CPU, in one pass."""
+        """Label and domain logits of every member, each (K, n) on the CPU."""
         step = self._chunk_rows(chunk)
         label, domain = [], []
         for start in range(0, len(x), step):
@@ -565,7 +565,7 @@ class Trainer:
         return torch.cat(label, dim=1), torch.cat(domain, dim=1)
 
     def validate(self, epoch: int) -> list[dict[str, float]]:
-        """Everything the paper records per epoch, on the validation events of S1 and S2.
+        """Everything the paper records per epoch, on the validation parts of S1, S2.
 
         The metrics come from :class:`~hepda.validation.EpochRecord` (one sort
         per domain); the losses straight from the logits, in float64.

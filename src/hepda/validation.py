@@ -113,7 +113,7 @@ class _Domain:
         return area / (self.total_sig * self.total_bkg)
 
     def accuracy(self, s: _Sorted, threshold: float) -> float:
-        """Class-balanced accuracy at ``score > threshold`` (each class weighs one half)."""
+        """Class-balanced accuracy at ``score > threshold`` (each class weighs 1/2)."""
         k = s.below(threshold)
         right_sig = (self.total_sig - s.cum_sig[k]) / self.total_sig
         right_bkg = s.cum_bkg[k] / self.total_bkg
@@ -127,7 +127,7 @@ class _Domain:
 
 
 class EpochRecord:
-    """The per-epoch metrics of :meth:`hepda.train.Trainer.validate` for given responses.
+    """The per-epoch metrics of :meth:`hepda.train.Trainer.validate`.
 
     Built once per training from the validation tables of S1 and S2 and the
     boolean masks of their "tune" halves; calling it with one member's
@@ -204,7 +204,7 @@ class EpochRecord:
         return metrics.paper_significance(yields.s, yields.b2, yields.sigma_b)
 
     def _ks(self, a: _Sorted, b: _Sorted) -> float:
-        """Largest |F_1 - F_2| of the weighted background CDFs, at every response value."""
+        """Largest |F_1 - F_2| of the weighted background CDFs, at every response."""
         fa = a.cum_bkg_only / self.s1.total_bkg
         fb = b.cum_bkg_only / self.s2.total_bkg
         d = 0.0
@@ -218,7 +218,7 @@ class EpochRecord:
         return d
 
     def _js(self, a: _Sorted, b: _Sorted) -> float:
-        """JS distance of the 40-bin background histograms on [0, 1], as numpy bins them."""
+        """JS distance of the 40-bin background histograms on [0, 1], numpy's bins."""
         hists = []
         for s in (a, b):
             left = np.searchsorted(s.bkg_score, self.edges, "left")
