@@ -86,6 +86,11 @@ def command(
     if bool(source) != bool(target):
         msg = "give both --source and --target (your S1 and S2), or neither for the open benchmark"
         raise ConfigError(msg)
+    # Absolute, as hepda train records them: workers may run elsewhere.
+    from hepda.data.io import absolute_spec
+
+    source = tuple(absolute_spec(s) for s in source)
+    target = tuple(absolute_spec(t) for t in target)
     chosen = (
         _features_value(features) if features else ("tth41" if not source else None)
     )
