@@ -515,7 +515,7 @@ class Trainer:
         is frozen where the epoch started, as for a non-finite loss.
         """
         saturated = [
-            m for m, row in enumerate(rows) if self.active[m] and row["saturated"]
+            m for m, row in enumerate(rows) if self.active[m] and row.get("saturated")
         ]
         for m in saturated:
             self._mark_diverged(
