@@ -12,6 +12,7 @@ import torch
 from hepda.config import TrainConfig
 from hepda.data.events import load_events
 from hepda.errors import TrainingDiverged
+from hepda.model import BatchTargets
 from hepda.runs import train_run
 from hepda.train import (
     Member,
@@ -77,7 +78,9 @@ def test_discriminator_modes_feed_the_promised_events(
     original = trainer.batch_targets
     events_s, events_t = trainer.train_events
 
-    def spy(idx_s: torch.Tensor, idx_t: torch.Tensor, n_domain: int):  # type: ignore[no-untyped-def]
+    def spy(
+        idx_s: torch.Tensor, idx_t: torch.Tensor, n_domain: int
+    ) -> tuple[torch.Tensor, BatchTargets]:
         x, t = original(idx_s, idx_t, n_domain)
         n_s = len(idx_s)
         # positions in the training tables -> events of each domain

@@ -393,11 +393,16 @@ class DANNClassifier(nn.Module):
         self.head.weight.data.copy_(w.T)
         self.head.bias.data.copy_(b)
 
-    def representation(self, x: Tensor) -> Tensor:
-        """G_f of the standardised inputs: what the label head reads, (batch, width)."""
+    def standardise(self, x: Tensor) -> Tensor:
+        """Raw features in the scale the network was trained on."""
         # Buffers: mypy sees Tensor | Module; TorchScript cannot take a class
         # annotation here, so the operator check is silenced instead.
         h = (x - self.mean) / self.scale  # type: ignore[operator]
+        return h
+
+    def representation(self, x: Tensor) -> Tensor:
+        """G_f of the standardised inputs: what the label head reads, (batch, width)."""
+        h = self.standardise(x)
         for lin in self.hidden:
             h = torch.relu(lin(h))
         return h

@@ -324,7 +324,7 @@ def _pad_inputs(
     inputs, learned = [], []
     for s in range(0, len(features), chunk):
         x = torch.as_tensor(features[s : s + chunk]).to(dtype)
-        inputs.append(((x - clf.mean) / clf.scale).numpy())  # type: ignore[operator]
+        inputs.append(clf.standardise(x).numpy())
         learned.append(clf.representation(x).numpy())
     width = clf.head.weight.shape[1]
     if not inputs:

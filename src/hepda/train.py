@@ -312,8 +312,8 @@ class Trainer:
         # loss columns (see _training_table): the source training events and
         # the target pool (the training events the discriminator sees).
         self.train_rows = (
-            self._training_table(src, train_s, shown_s[train_s], 0.0),
-            self._training_table(tgt, pool_t, shown_t[pool_t], 1.0),
+            self._training_table(src, train_s, shown_s[train_s], is_target=False),
+            self._training_table(tgt, pool_t, shown_t[pool_t], is_target=True),
         )
         #: Which events of each domain the rows of ``train_rows`` hold.
         self.train_events = (train_s, pool_t)
@@ -380,7 +380,12 @@ class Trainer:
     # -- training tables ----------------------------------------------------
 
     def _training_table(
-        self, domain: DomainData, index: np.ndarray, shown: np.ndarray, which: float
+        self,
+        domain: DomainData,
+        index: np.ndarray,
+        shown: np.ndarray,
+        *,
+        is_target: bool,
     ) -> Tensor:
         """Rows (n, F + 4) of the events ``index``: features, then the loss columns.
 
@@ -399,10 +404,10 @@ class Trainer:
             len(index), n_features + 4, dtype=self.dtype, device=self.device
         )
         table[:, : n_features + 1] = rows[:, : n_features + 1]  # features, label
-        table[:, n_features + 1] = which  # 0 source, 1 target
+        table[:, n_features + 1] = float(is_target)  # the domain label
         weight = rows[:, n_features + 1]
-        table[:, n_features + 2] = weight if which == 0.0 else 0.0
-        scale = self._domain_scale[int(which)]
+        table[:, n_features + 2] = 0.0 if is_target else weight
+        scale = self._domain_scale[int(is_target)]
         table[:, n_features + 3] = (
             1.0 if scale is None else weight * scale
         ) * torch.as_tensor(shown, dtype=self.dtype, device=self.device)
@@ -613,13 +618,12 @@ class Trainer:
                 for m, row in enumerate(rows):
                     if not self.active[m] and self.diverged_epoch[m] is not None:
                         continue  # frozen: its history ends at its last good epoch
-                    row = {k: v for k, v in row.items() if k != "saturated"}
                     row = {
                         "epoch": epoch + 1,
                         "lambda": self.members[m].lambda_ * factor,
                         "train_loss_label": float(loss_y[m]),
                         "train_loss_domain": float(loss_d[m]),
-                        **row,
+                        **{k: v for k, v in row.items() if k != "saturated"},
                     }
                     self.history[m].append(row)
                 self._track_best(epoch)
