@@ -79,7 +79,8 @@ def main() -> None:
         f"{TARGET_SECONDS_PER_100K:.0f} s target"
     )
     print(
-        f"per-event Python reference, {len(rows)} events: {reference_rate:,.0f} events/s"
+        f"per-event Python reference, {len(rows)} events: "
+        f"{reference_rate:,.0f} events/s"
     )
     print(f"  vectorised / reference, full table rate: {rate / reference_rate:.1f}x")
     print(

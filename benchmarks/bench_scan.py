@@ -161,27 +161,34 @@ def main() -> None:
     n_model_epochs = args.members * args.epochs
     per_scan, per_train = t_scan / n_model_epochs, t_train / n_model_epochs
     print(
-        f"\n{'':34s} {'wall s':>8s} {'s/model-epoch':>14s} {'x floor':>8s} {'peak MB':>8s}"
+        f"\n{'':34s} {'wall s':>8s} {'s/model-epoch':>14s} "
+        f"{'x floor':>8s} {'peak MB':>8s}"
     )
     print(
-        f"{'hepda scan (stacked)':34s} {t_scan:8.1f} {per_scan:14.3f} {per_scan / floor:8.2f} {mem_scan:8.0f}"
+        f"{'hepda scan (stacked)':34s} {t_scan:8.1f} {per_scan:14.3f} "
+        f"{per_scan / floor:8.2f} {mem_scan:8.0f}"
     )
     print(
-        f"{f'{args.members} x hepda train':34s} {t_train:8.1f} {per_train:14.3f} {per_train / floor:8.2f} {mem_train:8.0f}"
+        f"{f'{args.members} x hepda train':34s} {t_train:8.1f} {per_train:14.3f} "
+        f"{per_train / floor:8.2f} {mem_train:8.0f}"
     )
     print(f"{'matrix-multiply floor, one model':34s} {'':8s} {floor:14.3f}")
     target = 10 if args.device.startswith("cuda") else 2
     print(
-        f"\nscan vs separate commands: {t_train / t_scan:.2f}x faster  (target >= {target}x)"
+        f"\nscan vs separate commands: {t_train / t_scan:.2f}x faster  "
+        f"(target >= {target}x)"
     )
     print(
-        f"stacked cost per model-epoch / single: {per_scan / per_train:.2f}  (target <= 0.6)"
+        f"stacked cost per model-epoch / single: {per_scan / per_train:.2f}  "
+        "(target <= 0.6)"
     )
     print(
-        f"peak memory: scan {mem_scan:.0f} MB, train {mem_train:.0f} MB  (target < 2000 MB)"
+        f"peak memory: scan {mem_scan:.0f} MB, train {mem_train:.0f} MB  "
+        "(target < 2000 MB)"
     )
     print(
-        f"|AUC_S2 scan - AUC_S2 train|: {dev[0]:.1e} at lambda 0, largest {dev[worst]:.1e} "
+        f"|AUC_S2 scan - AUC_S2 train|: {dev[0]:.1e} at lambda 0, "
+        f"largest {dev[worst]:.1e} "
         f"at lambda {lambdas[worst]:.2f} (float32 runs drift apart at large lambda)"
     )
     print(f"load average at the end: {os.getloadavg()[0]:.2f}")

@@ -89,13 +89,15 @@ def main() -> None:
             )
 
     print(
-        f"parton level, {args.events} generated events per run, median of {args.repeats}"
+        f"parton level, {args.events} generated events per run, "
+        f"median of {args.repeats}"
     )
     for name, next_ms, init_s_ms, step_ms, total_ms in rows:
         added = total_ms - next_ms
         print(f"\n{name}")
         print(
-            f"  Pythia alone: next()          {next_ms:7.3f} ms/event (init {init_s_ms:.0f} ms)"
+            f"  Pythia alone: next()          {next_ms:7.3f} ms/event "
+            f"(init {init_s_ms:.0f} ms)"
         )
         print(f"  ours, total                   {total_ms:7.3f} ms/event")
         for step, value in step_ms.items():

@@ -349,7 +349,8 @@ def timed(fn: Callable[[], Any], device: str) -> float:
 
 
 def peak_memory_child(args: argparse.Namespace) -> float:
-    """Peak resident memory (MB) of a process that prepares the data and runs 2 hepda epochs."""
+    """Peak resident memory (MB) of a process that prepares the data and runs
+    2 hepda epochs."""
     cmd = [sys.executable, __file__, "--memory-child", "--threads", str(args.threads)]
     cmd += ["--events", str(args.events), "--device", args.device]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
@@ -447,7 +448,8 @@ def main() -> None:
         rate = f"{epoch_flops / sec / 1e9:9.1f}" if not name.startswith("  ") else ""
         print(f"{name:46s} {sec:9.3f} {rate}")
     print(
-        f"\nepoch FLOPs (training steps + one validation forward): {epoch_flops / 1e9:.2f} G"
+        "\nepoch FLOPs (training steps + one validation forward): "
+        f"{epoch_flops / 1e9:.2f} G"
     )
     # Ratios per round (hepda's median epoch of the round against the
     # references timed next to it), then their median and range: the

@@ -1,4 +1,5 @@
-"""``hepda train`` and ``hepda evaluate`` end to end, checked with independent readers."""
+"""``hepda train`` and ``hepda evaluate`` end to end, checked with independent
+readers."""
 
 from __future__ import annotations
 
@@ -101,7 +102,8 @@ def test_run_directory_holds_every_output(run_dir: Path) -> None:
 
 
 def test_metrics_agree_with_an_independent_computation(run_dir: Path) -> None:
-    """AUC from scikit-learn and the paper's Z by hand, on scores.parquet read by pyarrow."""
+    """AUC from scikit-learn and the paper's Z by hand, on scores.parquet read
+    by pyarrow."""
     scores = pq.read_table(run_dir / "scores.parquet").to_pydict()
     metrics = json.loads((run_dir / "metrics.json").read_text())
     domain = np.array(scores["domain"])

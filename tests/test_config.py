@@ -128,13 +128,14 @@ def test_missing_config_file_is_named(tmp_path: Path) -> None:
 def test_random_config_files_never_crash_the_command(
     toy_files: tuple[Path, Path], tmp_path: Path, content: str
 ) -> None:
-    """A garbage --config either fails cleanly (exit 2, no output directory) or is valid."""
+    """A garbage --config either fails cleanly (exit 2, no output directory) or
+    is valid."""
     cfg = tmp_path / "random.toml"
     cfg.write_text(content, encoding="utf-8")
     out = tmp_path / "never"
     args = ["train", "--config", str(cfg), "--source", str(toy_files[0]),
-            "--target", str(toy_files[1]), "--out", str(out), "--no-progress", "--epochs", "1",
-            "--hidden", "4", "--batch-size", "500"]  # fmt: skip
+            "--target", str(toy_files[1]), "--out", str(out), "--no-progress",
+            "--epochs", "1", "--hidden", "4", "--batch-size", "500"]  # fmt: skip
     result = CliRunner().invoke(main, args)
     assert result.exit_code in (0, 2), result.output
     assert "Traceback" not in result.output

@@ -1,4 +1,5 @@
-"""hepda export: the exported files, run by ONNX Runtime and TorchScript, against hepda."""
+"""hepda export: the exported files, run by ONNX Runtime and TorchScript,
+against hepda."""
 
 from __future__ import annotations
 
@@ -343,12 +344,14 @@ def test_out_is_a_directory(run: dict[str, Any], tmp_path: Path) -> None:
 
 
 def test_unknown_format_and_suffix(run: dict[str, Any], tmp_path: Path) -> None:
+    bad_format: Any = "keras"
+    bad_model: Any = "first"
     with pytest.raises(ConfigError, match="export format"):
-        export_model(run["dir"], tmp_path / "m.onnx", format="keras")  # type: ignore[arg-type]
+        export_model(run["dir"], tmp_path / "m.onnx", format=bad_format)
     with pytest.raises(ConfigError, match=r"--format onnx\|torchscript"):
         export_model(run["dir"], tmp_path / "m.h5")
     with pytest.raises(ConfigError, match="--model"):
-        export_onnx(run["dir"], tmp_path / "m.onnx", which="first")  # type: ignore[arg-type]
+        export_onnx(run["dir"], tmp_path / "m.onnx", which=bad_model)
     with pytest.raises(ConfigError, match="from 0 to 0"):
         export_onnx(run["dir"], tmp_path / "m.onnx", member=1)
     assert list(tmp_path.iterdir()) == []

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 import pytest
 import torch
@@ -47,7 +50,12 @@ def _views_of_one_vector(
     ],
 )
 @pytest.mark.parametrize("layout", ["separate", "flat", "flat-params-only"])
-def test_updates_equal_torch_optim(name: str, ours, reference, layout: str) -> None:  # type: ignore[no-untyped-def]
+def test_updates_equal_torch_optim(
+    name: str,
+    ours: Callable[[list[torch.Tensor]], Any],
+    reference: Callable[[list[torch.Tensor]], Any],
+    layout: str,
+) -> None:
     """Each rule, on separate tensors and on views of one vector (the fast path)."""
     rng = np.random.default_rng(1)
     start = [rng.normal(size=(3, 4)), rng.normal(size=(5,))]

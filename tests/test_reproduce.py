@@ -135,8 +135,8 @@ def test_bad_samples_are_found_before_any_output(
     out = tmp_path / "r"
     result = CliRunner().invoke(
         main,
-        ["reproduce", "--source", str(toy_files[0]), "--target", str(tmp_path / "no.parquet"),
-         "--out", str(out)],
+        ["reproduce", "--source", str(toy_files[0]),
+         "--target", str(tmp_path / "no.parquet"), "--out", str(out)],
     )  # fmt: skip
     assert result.exit_code == 2 and "no.parquet" in result.output
     assert not out.exists()

@@ -45,6 +45,11 @@ BASE = TrainConfig(hidden=(8, 4), epochs=3, batch_size=100, dtype="float64")
 GRID = ScanGrid(lambdas=(0.0, 0.8), hidden=((8, 4),), seeds=(0, 1), folds=2)
 
 
+def _grad(p: torch.Tensor) -> torch.Tensor:
+    assert p.grad is not None  # filled by forward_backward
+    return p.grad
+
+
 @pytest.fixture(autouse=True)
 def _one_thread() -> Iterator[None]:
     threads = torch.get_num_threads()
@@ -223,7 +228,7 @@ def test_big_stacked_batch_in_pieces_gives_the_one_pass_gradients(
     def grads() -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
         model.zero_grad()
         ly, ld = model.forward_backward(x, targets, lambdas)
-        return [p.grad.clone() for p in model.parameters()], ly, ld  # type: ignore[union-attr]
+        return [_grad(p).clone() for p in model.parameters()], ly, ld
 
     assert model.rows_per_piece() > n
     whole = grads()

@@ -208,7 +208,8 @@ def _check_value(key: str, value: Any, problems: list[str]) -> Any:
         for sub, v in value.items():
             if sub not in allowed_keys:
                 problems.append(
-                    f"significance.{sub}: unknown key{did_you_mean(sub, allowed_keys)}; "
+                    f"significance.{sub}: unknown key"
+                    f"{did_you_mean(sub, allowed_keys)}; "
                     f"allowed: {', '.join(allowed_keys)}"
                 )
             elif not isinstance(v, int | float) or isinstance(v, bool) or v <= 0:
@@ -240,8 +241,8 @@ def train_config_from_mapping(
         name = _internal(key)
         if _external(name) not in known:
             problems.append(
-                f"{key}: unknown key{did_you_mean(key, known)}; see 'hepda train --help' "
-                "for the keys"
+                f"{key}: unknown key{did_you_mean(key, known)}; "
+                "see 'hepda train --help' for the keys"
             )
             continue
         changes[name] = _check_value(_external(name), value, problems)
@@ -250,7 +251,8 @@ def train_config_from_mapping(
         config = dataclasses.replace(base, **changes)
         if config.fold >= config.n_folds:
             problems.append(
-                f"fold: expected a fold below n_folds = {config.n_folds}, got {config.fold}"
+                f"fold: expected a fold below n_folds = {config.n_folds}, "
+                f"got {config.fold}"
             )
         device_problem = _device_problem(config.device)
         if device_problem:
@@ -282,7 +284,10 @@ def _device_problem(device: str) -> str | None:
     index = int(device.partition(":")[2] or 0)
     count = torch.cuda.device_count()
     if index >= count:
-        return f"device: {device!r} does not exist; this machine has {count} CUDA device(s), cuda:0 to cuda:{count - 1}"
+        return (
+            f"device: {device!r} does not exist; this machine has {count} "
+            f"CUDA device(s), cuda:0 to cuda:{count - 1}"
+        )
     return None
 
 

@@ -135,10 +135,16 @@ def _doc_string(meta: Mapping[str, str]) -> str:
 
 def _check_out(path: Path, overwrite: bool) -> None:
     if path.is_dir():
-        msg = f"output {str(path)!r} is a directory; give a file path such as {str(path / 'model.onnx')!r}"
+        msg = (
+            f"output {str(path)!r} is a directory; give a file path such as "
+            f"{str(path / 'model.onnx')!r}"
+        )
         raise RunDirectoryError(msg)
     if path.exists() and not overwrite:
-        msg = f"output file {str(path)!r} exists; pass --overwrite (overwrite=True) to replace it or choose another path"
+        msg = (
+            f"output file {str(path)!r} exists; pass --overwrite (overwrite=True) "
+            "to replace it or choose another path"
+        )
         raise RunDirectoryError(msg)
 
 
@@ -200,7 +206,9 @@ def build_onnx_model(clf: DANNClassifier, meta: Mapping[str, str]) -> Any:
                 INPUT_NAME,
                 TensorProto.FLOAT,
                 ["batch", n_features],
-                doc_string=f"raw features, columns in this order: {meta['feature_names']}",
+                doc_string=(
+                    f"raw features, columns in this order: {meta['feature_names']}"
+                ),
             )
         ],
         [
@@ -337,7 +345,10 @@ def read_torchscript_metadata(path: str | Path) -> dict[str, str]:
     """
     path = Path(path)
     if not path.is_file():
-        msg = f"TorchScript file {str(path)!r} does not exist; give the --out of a hepda export"
+        msg = (
+            f"TorchScript file {str(path)!r} does not exist; "
+            "give the --out of a hepda export"
+        )
         raise InputFileError(msg)
     try:
         with zipfile.ZipFile(path) as zf:
@@ -346,7 +357,10 @@ def read_torchscript_metadata(path: str | Path) -> dict[str, str]:
             )
             meta: dict[str, str] = json.loads(zf.read(member))
     except (zipfile.BadZipFile, StopIteration, ValueError):
-        msg = f"{str(path)!r} is not a TorchScript file written by hepda export (no {TS_METADATA_FILE} inside)"
+        msg = (
+            f"{str(path)!r} is not a TorchScript file written by hepda export "
+            f"(no {TS_METADATA_FILE} inside)"
+        )
         raise InputFileError(msg) from None
     return meta
 
@@ -355,7 +369,7 @@ def read_torchscript_metadata(path: str | Path) -> dict[str, str]:
 
 
 def format_from_suffix(path: str | Path) -> ExportFormat:
-    """``"onnx"`` for ``*.onnx``, ``"torchscript"`` for ``*.pt``, ``*.pth``, ``*.ts``."""
+    """``"onnx"`` for ``*.onnx``, ``"torchscript"`` for ``*.pt``/``*.pth``/``*.ts``."""
     suffix = Path(path).suffix.lower()
     if suffix not in _SUFFIX_FORMATS:
         msg = (
@@ -375,7 +389,10 @@ def export_model(
     member: int = 0,
     overwrite: bool = False,
 ) -> Path:
-    """:func:`export_onnx` or :func:`export_torchscript`; ``format=None`` follows the suffix."""
+    """:func:`export_onnx` or :func:`export_torchscript`.
+
+    ``format=None`` follows the suffix of ``path``.
+    """
     fmt = format if format is not None else format_from_suffix(path)
     _check_choice(fmt, get_args(ExportFormat), "the export format (--format)")
     if fmt == "onnx":

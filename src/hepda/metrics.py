@@ -60,17 +60,29 @@ def _as_1d(name: str, values: ArrayLike) -> FloatArray:
     try:
         arr = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError) as err:
-        msg = f"{name} must be numeric, got {type(values).__name__} ({err}); pass an array of numbers"
+        msg = (
+            f"{name} must be numeric, got {type(values).__name__} ({err}); "
+            "pass an array of numbers"
+        )
         raise DataError(msg) from err
     if arr.ndim != 1:
-        msg = f"{name} must be a 1-D array with one entry per event, got shape {arr.shape!r}; flatten it or select one column"
+        msg = (
+            f"{name} must be a 1-D array with one entry per event, got shape "
+            f"{arr.shape!r}; flatten it or select one column"
+        )
         raise DataError(msg)
     if arr.size == 0:
-        msg = f"{name} is empty; at least one event is needed (check the selection or the split that produced it)"
+        msg = (
+            f"{name} is empty; at least one event is needed (check the selection or "
+            "the split that produced it)"
+        )
         raise DataError(msg)
     bad = np.flatnonzero(~np.isfinite(arr))
     if bad.size:
-        msg = f"{name} has {bad.size} non-finite values (first at index {bad[0]}: {float(arr[bad[0]])!r}); remove or fix those events"
+        msg = (
+            f"{name} has {bad.size} non-finite values (first at index {bad[0]}: "
+            f"{float(arr[bad[0]])!r}); remove or fix those events"
+        )
         raise DataError(msg)
     return arr
 
@@ -81,7 +93,10 @@ def _weights(name: str, weight: ArrayLike | None, n: int) -> FloatArray:
         return np.ones(n)
     w = _as_1d(name, weight)
     if w.shape != (n,):
-        msg = f"{name} has shape {w.shape!r} but there are {n} events; pass one weight per event"
+        msg = (
+            f"{name} has shape {w.shape!r} but there are {n} events; pass one weight "
+            "per event"
+        )
         raise DataError(msg)
     return w
 
@@ -91,7 +106,10 @@ def _labels(label: ArrayLike) -> FloatArray:
     y = _as_1d("label", label)
     wrong = np.flatnonzero((y != 0) & (y != 1))
     if wrong.size:
-        msg = f"label must be 0 (background) or 1 (signal), got {float(y[wrong[0]])!r} at index {wrong[0]}; recode the label column"
+        msg = (
+            f"label must be 0 (background) or 1 (signal), got {float(y[wrong[0]])!r} "
+            f"at index {wrong[0]}; recode the label column"
+        )
         raise DataError(msg)
     return y
 
@@ -103,7 +121,10 @@ def _scored(
     y = _labels(label)
     s = _as_1d("score", score)
     if s.shape != y.shape:
-        msg = f"score has shape {s.shape!r} but label has shape {y.shape!r}; pass one score per labelled event"
+        msg = (
+            f"score has shape {s.shape!r} but label has shape {y.shape!r}; pass one "
+            "score per labelled event"
+        )
         raise DataError(msg)
     return y, s, _weights("weight", weight, y.size)
 
@@ -111,7 +132,11 @@ def _scored(
 def _positive_total(name: str, total: float) -> float:
     """``total`` if it is positive, else a DataError naming ``name``."""
     if not total > 0:
-        msg = f"the total weight of {name} is {total!r}, but it must be positive; negative weights are allowed, a non-positive sum is not (add events or check the weights)"
+        msg = (
+            f"the total weight of {name} is {total!r}, but it must be positive; "
+            "negative weights are allowed, a non-positive sum is not (add events or "
+            "check the weights)"
+        )
         raise DataError(msg)
     return total
 
@@ -308,7 +333,10 @@ def paper_yields(
         msg = f"n_events must be positive, got {n_events!r}"
         raise ConfigError(msg)
     if not 0.0 <= f_s <= 1.0:
-        msg = f"signal_fraction must lie in [0, 1], got {signal_fraction!r}; the paper uses 0.05"
+        msg = (
+            f"signal_fraction must lie in [0, 1], got {signal_fraction!r}; the paper "
+            "uses 0.05"
+        )
         raise ConfigError(msg)
 
     def efficiency(name: str, score: ArrayLike, weight: ArrayLike | None) -> float:
@@ -497,7 +525,10 @@ def js_distance(
     n_bins = _int_option("bins", bins, 1)
     lo, hi = (float(r) for r in range)
     if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
-        msg = f"range must be two finite numbers (low, high) with low < high, got {range!r}"
+        msg = (
+            "range must be two finite numbers (low, high) with low < high, "
+            f"got {range!r}"
+        )
         raise ConfigError(msg)
 
     hist_a, _ = np.histogram(xa, bins=n_bins, range=(lo, hi), weights=va)
@@ -514,7 +545,11 @@ def _js_of_histograms(
         h = np.clip(h, 0.0, None)
         total = float(h.sum())
         if not total > 0:
-            msg = f"the histogram of {name} has no positive content in range {range!r}; check that its values lie in the range and its weights sum to a positive number"
+            msg = (
+                f"the histogram of {name} has no positive content in range {range!r}; "
+                "check that its values lie in the range and its weights sum to a "
+                "positive number"
+            )
             raise DataError(msg)
         normed: FloatArray = h / total
         return normed
@@ -536,7 +571,10 @@ def _as_2d(name: str, values: ArrayLike) -> FloatArray:
     try:
         arr = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError) as err:
-        msg = f"{name} must be a numeric array (events, features), got {type(values).__name__} ({err})"
+        msg = (
+            f"{name} must be a numeric array (events, features), got "
+            f"{type(values).__name__} ({err})"
+        )
         raise DataError(msg) from err
     if arr.ndim == 1:
         arr = arr[:, None]
@@ -544,11 +582,17 @@ def _as_2d(name: str, values: ArrayLike) -> FloatArray:
         msg = f"{name} must have shape (events, features), got {arr.shape!r}"
         raise DataError(msg)
     if arr.shape[0] < 2 or arr.shape[1] == 0:
-        msg = f"{name} has shape {arr.shape!r}; at least 2 events (one to train on, one to test) and 1 feature are needed"
+        msg = (
+            f"{name} has shape {arr.shape!r}; at least 2 events (one to train on, one "
+            "to test) and 1 feature are needed"
+        )
         raise DataError(msg)
     bad = np.flatnonzero(~np.isfinite(arr).all(axis=1))
     if bad.size:
-        msg = f"{name} has {bad.size} events with non-finite features (first at row {bad[0]}); remove or fix them"
+        msg = (
+            f"{name} has {bad.size} events with non-finite features (first at row "
+            f"{bad[0]}); remove or fix them"
+        )
         raise DataError(msg)
     return arr
 
@@ -601,7 +645,10 @@ def proxy_a_distance(
     xs = _as_2d("x_source", x_source)
     xt = _as_2d("x_target", x_target)
     if xs.shape[1] != xt.shape[1]:
-        msg = f"x_source has {xs.shape[1]} features but x_target has {xt.shape[1]}; pass the same columns for both domains"
+        msg = (
+            f"x_source has {xs.shape[1]} features but x_target has {xt.shape[1]}; pass "
+            "the same columns for both domains"
+        )
         raise DataError(msg)
     ws = _weights("w_source", w_source, xs.shape[0])
     wt = _weights("w_target", w_target, xt.shape[0])
@@ -717,7 +764,9 @@ def overtraining_ks(
     ``TH1::KolmogorovTest``); this uses the unbinned events, so the values
     are not identical to TMVA's.
 
-    >>> round(overtraining_ks([0.1, 0.2, 0.3, 0.4], None, [0.35, 0.5, 0.6, 0.7], None), 4)
+    >>> round(
+    ...     overtraining_ks([0.1, 0.2, 0.3, 0.4], None, [0.35, 0.5, 0.6, 0.7], None), 4
+    ... )
     0.125
     """
     return ks_2samp_weighted(score_train, score_val, w_train, w_val)[1]
@@ -740,7 +789,9 @@ def response_distances(
     ``pvalue=False`` leaves the p-value out (the Kolmogorov distribution at
     large n is the slow part, and per-epoch curves only need D).
 
-    >>> r = response_distances([0.1, 0.2, 0.3, 0.4], None, [0.35, 0.5, 0.6, 0.7], None, bins=2)
+    >>> r = response_distances(
+    ...     [0.1, 0.2, 0.3, 0.4], None, [0.35, 0.5, 0.6, 0.7], None, bins=2
+    ... )
     >>> r["bias_ks"], round(r["bias_js"], 4)
     (0.75, 0.7408)
     """

@@ -1,4 +1,5 @@
-"""The DANN of the paper (section 2.2), stacked: K independent models in one set of tensors.
+"""The DANN of the paper (section 2.2), stacked: K independent models in one
+set of tensors.
 
 Each member has a feature extractor G_f (hidden layers with ReLU), a label head
 G_y and a domain head G_d (one linear layer each, sigmoid output). The total
@@ -182,7 +183,7 @@ class StackedDANN:
         return len(self.hidden)
 
     def parameters(self) -> list[Tensor]:
-        """All parameter tensors, in a fixed order (layer by layer, weight then bias)."""
+        """All parameter tensors in a fixed order (layer by layer, weight then bias)."""
         out: list[Tensor] = []
         for w, b in zip(self.weights, self.biases, strict=True):
             out += [w, b]
@@ -205,7 +206,10 @@ class StackedDANN:
     def load_state_dict(self, state: dict[str, Tensor]) -> None:
         for name, p in zip(self.parameter_names(), self.parameters(), strict=True):
             if state[name].shape != p.shape:
-                msg = f"checkpoint tensor {name} has shape {tuple(state[name].shape)}, expected {tuple(p.shape)}"
+                msg = (
+                    f"checkpoint tensor {name} has shape "
+                    f"{tuple(state[name].shape)}, expected {tuple(p.shape)}"
+                )
                 raise ValueError(msg)
             p.copy_(state[name])
 
@@ -268,7 +272,7 @@ class StackedDANN:
     def forward_backward(
         self, x: Tensor, targets: BatchTargets, lambdas: Tensor
     ) -> tuple[Tensor, Tensor]:
-        """Fill ``.grad`` of every parameter with Eqs. 7-9; return (L_y, L_d), each (K,).
+        """Fill every parameter's ``.grad`` with Eqs. 7-9; return (L_y, L_d), each (K,).
 
         ``lambdas`` is (K,): each member's lambda for this step. L_d is the
         plain domain loss (not multiplied by lambda). A large stacked batch

@@ -489,26 +489,47 @@ def _figures(
 
 
 CAPTIONS = {
-    "fig4_5_inputs": "Figs. 4-5: every input variable for ttH signal and the two tt+jets generator setups, "
-    "with the ratio of the two backgrounds; the generator difference is what the DANN must not learn.",
-    "fig6_response": "Fig. 6: classifier response on S2 signal and on the S1 and S2 backgrounds, baseline "
-    "(left) and DANN with lambda 1.2, background-only discriminator (right). The gap between the two "
-    "background curves is the training bias.",
+    "fig4_5_inputs": (
+        "Figs. 4-5: every input variable for ttH signal and the two tt+jets generator "
+        "setups, with the ratio of the two backgrounds; the generator difference is "
+        "what the DANN must not learn."
+    ),
+    "fig6_response": (
+        "Fig. 6: classifier response on S2 signal and on the S1 and S2 backgrounds, "
+        "baseline (left) and DANN with lambda 1.2, background-only discriminator "
+        "(right). The gap between the two background curves is the training bias."
+    ),
     "fig7_response": "Fig. 7: as Fig. 6 for widths 35,30,15, lambda 0 and 1.3.",
-    "fig8_response": "Fig. 8: as Fig. 6 with every event shown to the discriminator and lambda 2.",
-    "fig9_roc": "Fig. 9: ROC curves of the baseline and the DANN on the validation parts of S1 and S2; "
-    "the DANN narrows the gap between the two generators.",
-    "fig10_significance": "Fig. 10: the paper's significance per epoch (10-epoch smoothing) for Adadelta, "
-    "Adagrad and SGD with Nesterov momentum.",
-    "fig11_training": "Fig. 11: label loss on S1 and S2, domain loss and significance per epoch, for the "
-    "two discriminator modes.",
-    "scan_metrics": "Lambda scan: AUC on S1 and S2, significance and background shift against lambda, "
-    "bands over seeds, for both discriminator modes.",
-    "scan_tradeoff": "Trade-off between separation on S1 and the generator bias (KS distance between the "
-    "S1 and S2 background responses), coloured by lambda.",
-    "overtraining": "Overtraining check: response on training and validation events of S1 per class, "
-    "with KS p-values.",
-    "correlation_s1_background": "Correlations between the input variables in the S1 background.",
+    "fig8_response": (
+        "Fig. 8: as Fig. 6 with every event shown to the discriminator and lambda 2."
+    ),
+    "fig9_roc": (
+        "Fig. 9: ROC curves of the baseline and the DANN on the validation parts of S1 "
+        "and S2; the DANN narrows the gap between the two generators."
+    ),
+    "fig10_significance": (
+        "Fig. 10: the paper's significance per epoch (10-epoch smoothing) for "
+        "Adadelta, Adagrad and SGD with Nesterov momentum."
+    ),
+    "fig11_training": (
+        "Fig. 11: label loss on S1 and S2, domain loss and significance per epoch, for "
+        "the two discriminator modes."
+    ),
+    "scan_metrics": (
+        "Lambda scan: AUC on S1 and S2, significance and background shift against "
+        "lambda, bands over seeds, for both discriminator modes."
+    ),
+    "scan_tradeoff": (
+        "Trade-off between separation on S1 and the generator bias (KS distance "
+        "between the S1 and S2 background responses), coloured by lambda."
+    ),
+    "overtraining": (
+        "Overtraining check: response on training and validation events of S1 per "
+        "class, with KS p-values."
+    ),
+    "correlation_s1_background": (
+        "Correlations between the input variables in the S1 background."
+    ),
 }
 
 
@@ -533,18 +554,21 @@ def _report(
     sections = [
         report.Section(
             "Table 1",
-            "Baseline (lambda = 0) and DANN for the paper's settings, on the validation parts. Accuracy "
-            "and AUC are on S2 (the generator not used for the label loss); the significance is the "
-            "paper's Eq. 16 at the 0.6 cut with the generator difference as the background uncertainty. "
-            "The paper's numbers stand beside ours; they come from the experiment's full simulation, "
-            "ours from the samples named under Data, so the comparison is of trends, not of values.",
+            "Baseline (lambda = 0) and DANN for the paper's settings, on the "
+            "validation parts. Accuracy and AUC are on S2 (the generator not used for "
+            "the label loss); the significance is the paper's Eq. 16 at the 0.6 cut "
+            "with the generator difference as the background uncertainty. The paper's "
+            "numbers stand beside ours; they come from the experiment's full "
+            "simulation, ours from the samples named under Data, so the comparison is "
+            "of trends, not of values.",
             tables_html=[report.table1_html(rows)],
         ),
         report.Section(
             "Data",
             (
-                f"ttH(bb) signal and tt+jets background from Pythia 8, {settings.n_events} "
-                "selected events per sample, two background generator setups (S1, S2)."
+                "ttH(bb) signal and tt+jets background from Pythia 8, "
+                f"{settings.n_events} selected events per sample, two background "
+                "generator setups (S1, S2)."
                 if sim_config is not None
                 else f"S1: {', '.join(s1_paths)}. S2: {', '.join(s2_paths)}."
             ),
@@ -640,7 +664,10 @@ def report_runs(
     started = time.monotonic()
     for d in run_dirs:
         if not (d / "metrics.json").is_file() or not (d / "scores.parquet").is_file():
-            msg = f"{str(d)!r} is not a finished hepda train run (no metrics.json or scores.parquet)"
+            msg = (
+                f"{str(d)!r} is not a finished hepda train run (no metrics.json or "
+                "scores.parquet)"
+            )
             raise RunDirectoryError(msg)
     for d in scan_dirs:
         if not (d / "scan.csv").is_file():

@@ -221,8 +221,9 @@ def train_run(
     write_json(out_dir / "metrics.json", result.metrics)
     if result.diverged:
         msg = (
-            f"training diverged in epoch {result.diverged_epoch} (the loss became NaN or "
-            "infinite, or the classifier saturated: every event got the same response); "
+            f"training diverged in epoch {result.diverged_epoch} "
+            "(the loss became NaN or infinite, or the classifier saturated: "
+            "every event got the same response); "
             f"the model of epoch {len(result.history)} is kept in "
             f"{out_dir / CHECKPOINT_FILE} and metrics.json says diverged = true. "
             "A smaller lambda or learning rate usually helps"
@@ -238,7 +239,10 @@ def resume_run(run_dir: Path, *, callbacks: Sequence[EpochCallback] = ()) -> Run
     source, target = stored.pop("source"), stored.pop("target")
     config = train_config_from_mapping(stored, origin=str(run_dir / CONFIG_FILE))
     if state["epoch"] >= config.epochs or not any(state["active"]):
-        msg = f"run {str(run_dir)!r} is already complete ({state['epoch']} epochs); nothing to resume"
+        msg = (
+            f"run {str(run_dir)!r} is already complete ({state['epoch']} epochs); "
+            "nothing to resume"
+        )
         raise RunDirectoryError(msg)
     return train_run(
         source, target, config, run_dir, callbacks=callbacks, resume_state=state
@@ -249,22 +253,29 @@ def resume_run(run_dir: Path, *, callbacks: Sequence[EpochCallback] = ()) -> Run
 
 
 def load_checkpoint(run_dir: Path) -> dict[str, Any]:
-    """The checkpoint of a run directory, with clear errors for a missing or broken one."""
+    """The checkpoint of a run directory, with clear errors if missing or broken."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
-        msg = f"run directory {str(run_dir)!r} does not exist; give the --out of a hepda train run"
+        msg = (
+            f"run directory {str(run_dir)!r} does not exist; "
+            "give the --out of a hepda train run"
+        )
         raise RunDirectoryError(msg)
     path = run_dir / CHECKPOINT_FILE
     if not path.is_file():
         msg = (
-            f"{str(run_dir)!r} has no {CHECKPOINT_FILE}; it is not a hepda run directory "
+            f"{str(run_dir)!r} has no {CHECKPOINT_FILE}; "
+            "it is not a hepda run directory "
             "or its training stopped before the first epoch ended"
         )
         raise RunDirectoryError(msg)
     try:
         state: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as exc:  # torch raises many kinds for a damaged file
-        msg = f"cannot read {str(path)!r}: {exc}; the file is damaged, retrain or restore it"
+        msg = (
+            f"cannot read {str(path)!r}: {exc}; "
+            "the file is damaged, retrain or restore it"
+        )
         raise RunDirectoryError(msg) from None
     if state.get("format") != "hepda-checkpoint/1":
         msg = (

@@ -1,4 +1,4 @@
-"""Grids of DANN trainings: lambda, widths, discriminator modes, optimizers, seeds, folds.
+"""DANN training grids: lambda, widths, discriminator modes, optimizers, seeds, folds.
 
 Members of a grid that share widths, optimizer, discriminator mode and data
 split train *stacked*: one :class:`~hepda.train.Trainer` holds K members
@@ -95,7 +95,10 @@ def parse_lambdas(text: str) -> list[float]:
             msg = f"lambdas: expected {usage}, got {text!r}"
             raise ConfigError(msg) from None
         if count < 1:
-            msg = f"lambdas: the count in start:stop:count must be at least 1, got {text!r}"
+            msg = (
+                "lambdas: the count in start:stop:count must be at least 1, "
+                f"got {text!r}"
+            )
             raise ConfigError(msg)
         values = [float(v) for v in np.linspace(start, stop, count)]
     else:
@@ -109,7 +112,10 @@ def parse_lambdas(text: str) -> list[float]:
         raise ConfigError(msg)
     bad = [v for v in values if not math.isfinite(v) or v < 0]
     if bad:
-        msg = f"lambdas: every lambda must be a finite number >= 0, got {bad} from {text!r}"
+        msg = (
+            "lambdas: every lambda must be a finite number >= 0, "
+            f"got {bad} from {text!r}"
+        )
         raise ConfigError(msg)
     return values
 
@@ -186,7 +192,8 @@ class ScanGrid:
         for widths in self.hidden:
             if not widths or any(h <= 0 for h in widths):
                 problems.append(
-                    f"hidden: expected positive widths such as (45, 30, 25), got {widths!r}"
+                    "hidden: expected positive widths such as (45, 30, 25), "
+                    f"got {widths!r}"
                 )
         for key, values, allowed in (
             ("disc_mode", self.disc_modes, get_args(DiscMode)),
@@ -256,7 +263,7 @@ class ScanMember:
 
     @property
     def id(self) -> str:
-        """Name of its history file: index, lambda and seed, e.g. ``m0003-lambda0.5-seed1``."""
+        """History file name: index, lambda and seed, e.g. ``m0003-lambda0.5-seed1``."""
         return f"m{self.index:04d}-lambda{self.lambda_:g}-seed{self.seed}"
 
     def settings(self) -> dict[str, Any]:
@@ -793,7 +800,7 @@ def _column_array(name: str, cells: list[str]) -> np.ndarray:
 
 
 def scan_columns(rows: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
-    """Rows (as :func:`run_scan` returns them) as columns, typed as :func:`read_scan` types them."""
+    """Rows of :func:`run_scan` as columns, typed as :func:`read_scan` types them."""
     columns: list[str] = list(SETTING_COLUMNS)
     for row in rows:
         columns += [k for k in row if k not in columns]
@@ -811,7 +818,10 @@ def read_scan(path: str | Path) -> dict[str, np.ndarray]:
     if p.is_dir():
         p = p / SCAN_CSV
     if not p.is_file():
-        msg = f"no scan table at {str(p)!r}; give the --out directory of a hepda scan or its {SCAN_CSV}"
+        msg = (
+            f"no scan table at {str(p)!r}; give the --out directory of a hepda scan or "
+            f"its {SCAN_CSV}"
+        )
         raise ConfigError(msg)
     with p.open(newline="", encoding="utf-8") as fh:
         reader = csv.reader(fh)

@@ -110,7 +110,8 @@ class PreparedData:
 def prepare_data(
     source: EventTable, target: EventTable, config: TrainConfig
 ) -> PreparedData:
-    """Split both domains, fit the standardisation on source training events, move to the device."""
+    """Split both domains, fit the standardisation on source training events,
+    move to the device."""
     check_same_features(source, target)
     device = torch.device(config.device)
     dtype = getattr(torch, config.dtype)
@@ -130,8 +131,9 @@ def prepare_data(
         n_train, n_val = int((~val).sum()), int(val.sum())
         if n_train == 0 or n_val == 0:
             msg = (
-                f"{role} sample {events.origin}: the split leaves {n_train} training and "
-                f"{n_val} validation events; it needs more events or another val_fraction"
+                f"{role} sample {events.origin}: the split leaves "
+                f"{n_train} training and {n_val} validation events; "
+                "it needs more events or another val_fraction"
             )
             raise DataError(msg)
         # Two halves of the validation events: "tune" chooses the best epoch,
@@ -150,7 +152,8 @@ def prepare_data(
             if labels != {0, 1} and not (role == "target" and part == "training"):
                 msg = (
                     f"{role} sample {events.origin}: the {part} events hold only "
-                    f"label(s) {sorted(labels)}; signal (1) and background (0) are both needed"
+                    f"label(s) {sorted(labels)}; "
+                    "signal (1) and background (0) are both needed"
                 )
                 raise DataError(msg)
 
@@ -299,7 +302,10 @@ class Trainer:
         train_s = src.train_index
         pool_t = np.flatnonzero(shown_t & ~tgt.val)
         if len(pool_t) == 0:
-            msg = f"target sample {tgt.events.origin}: no training events for disc_mode {config.disc_mode!r}"
+            msg = (
+                f"target sample {tgt.events.origin}: no training events "
+                f"for disc_mode {config.disc_mode!r}"
+            )
             raise DataError(msg)
         # Domain weights: each pool's training weights normalised to mean 1,
         # so that neither domain dominates L_d; a factor per domain (None
@@ -444,7 +450,7 @@ class Trainer:
         return torch.Generator().manual_seed(self.config.data_seed * 100_003 + epoch)
 
     def train_epoch(self, epoch: int) -> tuple[Tensor, Tensor]:
-        """One pass over the source training events; returns mean (L_y, L_d) per member."""
+        """One pass over source training events; returns mean (L_y, L_d) per member."""
         # The epoch plan, made on the CPU: source order, target stream, and
         # how many target events each batch takes (as many as it shows of
         # the source to the discriminator).
@@ -759,7 +765,7 @@ class Trainer:
     # -- checkpoints --------------------------------------------------------
 
     def checkpoint(self) -> dict[str, Any]:
-        """Everything needed to resume or to use the model, as plain data and tensors."""
+        """Everything needed to resume or use the model, as plain data and tensors."""
         from hepda import __version__
 
         return {

@@ -67,7 +67,11 @@ class _Domain:
         self.total_bkg = float(self.weight[~self.signal].sum())
         for what, total in (("signal", self.total_sig), ("background", self.total_bkg)):
             if not total > 0:
-                msg = f"{name} ({events.origin}): the validation {what} events have total weight {total!r}; every per-epoch metric needs a positive total (use more events or check the weights)"
+                msg = (
+                    f"{name} ({events.origin}): the validation {what} events "
+                    f"have total weight {total!r}; every per-epoch metric needs "
+                    "a positive total (use more events or check the weights)"
+                )
                 raise DataError(msg)
         self.w_sig = np.where(self.signal, self.weight, 0.0)
         self.w_bkg = self.weight - self.w_sig
@@ -81,7 +85,11 @@ class _Domain:
             ("background", self.tune_total_bkg),
         ):
             if not total > 0:
-                msg = f"{name} ({events.origin}): the validation {what} events that choose the best epoch have total weight {total!r}; it must be positive (use more events or check the weights)"
+                msg = (
+                    f"{name} ({events.origin}): the validation {what} events "
+                    f"that choose the best epoch have total weight {total!r}; "
+                    "it must be positive (use more events or check the weights)"
+                )
                 raise DataError(msg)
 
     def sort(self, score: FloatArray) -> _Sorted:

@@ -90,7 +90,10 @@ def inputs_and_out(
         if not given
     ]
     if missing or out is None:
-        msg = f"missing {', '.join(missing)} (on the command line or in the --config file)"
+        msg = (
+            f"missing {', '.join(missing)} "
+            "(on the command line or in the --config file)"
+        )
         raise ConfigError(msg)
     return [absolute_spec(s) for s in sources], [absolute_spec(t) for t in targets], out
 

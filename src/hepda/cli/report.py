@@ -40,7 +40,9 @@ def command(
     title: str,
     overwrite: bool,
 ) -> None:
-    """Build Table 1 (md, csv, tex) and report.html from RUNS (hepda train directories) and --scan directories."""
+    """Build Table 1 (md, csv, tex) and report.html from RUNS (hepda train
+    directories) and --scan directories.
+    """
     from hepda.reproduce import report_runs
 
     if not runs and not scans:

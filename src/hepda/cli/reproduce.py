@@ -15,7 +15,10 @@ from hepda.cli._common import echo_table, prepare_out_dir
     type=click.Choice(["quick", "paper"]),
     default="quick",
     show_default=True,
-    help="quick: 10k events per sample and 100 epochs (minutes); paper: 100k and 300 epochs (hours).",
+    help=(
+        "quick: 10k events per sample and 100 epochs (minutes); "
+        "paper: 100k and 300 epochs (hours)."
+    ),
 )
 @click.option(
     "--out",
@@ -84,7 +87,10 @@ def command(
     from hepda.reproduce import reproduce
 
     if bool(source) != bool(target):
-        msg = "give both --source and --target (your S1 and S2), or neither for the open benchmark"
+        msg = (
+            "give both --source and --target (your S1 and S2), "
+            "or neither for the open benchmark"
+        )
         raise ConfigError(msg)
     # Absolute, as hepda train records them: workers may run elsewhere.
     from hepda.data.io import absolute_spec

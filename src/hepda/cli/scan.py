@@ -42,7 +42,10 @@ def split_scan_mapping(
     scan: dict[str, Any] = {}
     table = train.pop("scan", {})
     if not isinstance(table, Mapping):
-        msg = f"scan: expected a table of scan keys ({', '.join(SCAN_KEYS)}), got {table!r}"
+        msg = (
+            f"scan: expected a table of scan keys ({', '.join(SCAN_KEYS)}), "
+            f"got {table!r}"
+        )
         raise ConfigError(msg)
     for key in ("lambdas", "seeds", "folds", "stack", *_RUN_KEYS):
         if key in train:
@@ -91,7 +94,10 @@ def grid_from_mapping(
         if not isinstance(value, list) or not all(
             isinstance(v, int | float) and not isinstance(v, bool) for v in value
         ):
-            msg = f"lambdas: expected a list of numbers or 'start:stop:count', got {value!r}"
+            msg = (
+                "lambdas: expected a list of numbers or 'start:stop:count', "
+                f"got {value!r}"
+            )
             raise ConfigError(msg)
         return [float(v) for v in value]
 
@@ -106,7 +112,10 @@ def grid_from_mapping(
             for w in value
         )
         if not ok:
-            msg = f"hidden: expected a list of width lists such as [[45, 30, 25], [35, 30, 15]], got {value!r}"
+            msg = (
+                "hidden: expected a list of width lists such as "
+                f"[[45, 30, 25], [35, 30, 15]], got {value!r}"
+            )
             raise ConfigError(msg)
         return [tuple(w) for w in value]
 
@@ -184,7 +193,8 @@ def scan_summary(rows: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
     def describe(row: Mapping[str, Any]) -> str:
         return (
             f"{row['member']} (lambda {row['lambda']:g}, hidden {row['hidden']}, "
-            f"{row['disc_mode']}, {row['optimizer']}, seed {row['seed']}, fold {row['fold']})"
+            f"{row['disc_mode']}, {row['optimizer']}, seed {row['seed']}, "
+            f"fold {row['fold']})"
         )
 
     def finite(key: str) -> list[Mapping[str, Any]]:
@@ -256,18 +266,27 @@ def resolve_scan_config(
     "config_file",
     type=str,
     metavar="FILE.toml",
-    help="TOML file: the keys of hepda train, plus lambdas, seeds, folds, stack, workers, scheduler (top level or in a [scan] table).",
+    help=(
+        "TOML file: the keys of hepda train, plus lambdas, seeds, folds, stack, "
+        "workers, scheduler (top level or in a [scan] table)."
+    ),
 )
 @click.option(
     "--lambdas",
     type=str,
-    help="Lambda values: a list (0,0.5,1.2) or start:stop:count (0:2:20 = 20 values from 0 to 2). [default: the config's lambda]",
+    help=(
+        "Lambda values: a list (0,0.5,1.2) or start:stop:count "
+        "(0:2:20 = 20 values from 0 to 2). [default: the config's lambda]"
+    ),
 )
 @click.option(
     "--hidden",
     type=str,
     multiple=True,
-    help="Widths of the feature extractor; repeat for several (--hidden 45,30,25 --hidden 35,30,15). [default: 45,30,25]",
+    help=(
+        "Widths of the feature extractor; repeat for several "
+        "(--hidden 45,30,25 --hidden 35,30,15). [default: 45,30,25]"
+    ),
 )
 @click.option(
     "--disc-mode",
@@ -285,12 +304,19 @@ def resolve_scan_config(
 @click.option(
     "--seeds",
     type=str,
-    help="Weight seeds: a count (5 = seeds 0..4) or a list (0,4,7; one seed: 7,). [default: 0]",
+    help=(
+        "Weight seeds: a count (5 = seeds 0..4) or a list (0,4,7; one seed: 7,). "
+        "[default: 0]"
+    ),
 )
 @click.option(
     "--folds",
     type=int,
-    help="k-fold cross-validation by event number (fold f validates on event_number % k == f); 1 = the plain split. [default: 1]",
+    help=(
+        "k-fold cross-validation by event number "
+        "(fold f validates on event_number % k == f); 1 = the plain split. "
+        "[default: 1]"
+    ),
 )
 @click.option(
     "--stack",
@@ -300,13 +326,19 @@ def resolve_scan_config(
 @click.option(
     "--workers",
     type=int,
-    help="Run blocks in N local processes of one torch thread each (N <= cores). [default: 1, this process]",
+    help=(
+        "Run blocks in N local processes of one torch thread each (N <= cores). "
+        "[default: 1, this process]"
+    ),
 )
 @click.option(
     "--scheduler",
     type=str,
     metavar="ADDRESS",
-    help="Send blocks to the Dask scheduler at ADDRESS (tcp://host:8786); workers read the input paths themselves.",
+    help=(
+        "Send blocks to the Dask scheduler at ADDRESS (tcp://host:8786); "
+        "workers read the input paths themselves."
+    ),
 )
 @shared_options(
     "features",

@@ -166,7 +166,10 @@ def command(
     rows = [
         (
             name,
-            f"{s['n_selected']} of {s['n_generated']} generated, {s['selected_fb']:.4g} fb",
+            (
+                f"{s['n_selected']} of {s['n_generated']} generated, "
+                f"{s['selected_fb']:.4g} fb"
+            ),
         )
         for name, s in summary["samples"].items()
     ]

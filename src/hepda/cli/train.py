@@ -44,7 +44,10 @@ def _features_value(text: str) -> Any:
         return "tth41"
     names = [t.strip() for t in text.split(",") if t.strip()]
     if not names:
-        msg = f"--features expects a comma-separated list of columns or 'tth41', got {text!r}"
+        msg = (
+            "--features expects a comma-separated list of columns or 'tth41', "
+            f"got {text!r}"
+        )
         raise ConfigError(msg)
     return names
 
@@ -52,7 +55,10 @@ def _features_value(text: str) -> Any:
 def resolve_config(
     config_file: str | None, options: dict[str, Any]
 ) -> tuple[TrainConfig, dict[str, Any]]:
-    """Defaults, then the TOML file, then the command line. Returns (config, data keys)."""
+    """Defaults, then the TOML file, then the command line.
+
+    Returns (config, data keys).
+    """
     data: dict[str, Any] = dict(read_toml(config_file)) if config_file else {}
     extra: dict[str, Any] = {
         k: data.pop(k) for k in ("source", "target", "out") if k in data
@@ -126,7 +132,8 @@ def summary_rows(metrics: dict[str, Any]) -> list[tuple[str, str]]:
 
 def _interrupted(run_dir: Path) -> None:
     click.echo(
-        f"hepda: interrupted; the last finished epoch is saved in {run_dir}/checkpoint.pt. "
+        "hepda: interrupted; the last finished epoch is saved in "
+        f"{run_dir}/checkpoint.pt. "
         f"Continue with: hepda train --resume {run_dir}",
         err=True,
     )
@@ -207,7 +214,10 @@ def command(
             ["--source"] if source else []
         )
         if given or config_file:
-            msg = "--resume continues a run with its own configuration; give no other training options"
+            msg = (
+                "--resume continues a run with its own configuration; "
+                "give no other training options"
+            )
             raise ConfigError(msg)
         from hepda.config import read_toml as _read
 

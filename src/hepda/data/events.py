@@ -89,16 +89,25 @@ class EventTable:
         if self.process is not None:
             self.process = np.asarray(self.process, dtype=object)
         if self.features.ndim != 2:
-            msg = f"features must be a 2-d (events, features) array, got shape {self.features.shape!r}"
+            msg = (
+                "features must be a 2-d (events, features) array, "
+                f"got shape {self.features.shape!r}"
+            )
             raise DataError(msg)
         n, f = self.features.shape
         if len(self.feature_names) != f:
-            msg = f"{f} feature columns but {len(self.feature_names)} feature names were given"
+            msg = (
+                f"{f} feature columns but {len(self.feature_names)} "
+                "feature names were given"
+            )
             raise DataError(msg)
         for name in ("label", "weight", "event_number", "process"):
             value = getattr(self, name)
             if value is not None and value.shape != (n,):
-                msg = f"{name} must have shape ({n},) like the features, got {value.shape!r}"
+                msg = (
+                    f"{name} must have shape ({n},) like the features, "
+                    f"got {value.shape!r}"
+                )
                 raise DataError(msg)
 
     def __len__(self) -> int:
@@ -156,11 +165,13 @@ def _resolve_features(
             if f.name not in reserved and _is_number(f.type)
         ]
         if not names:
+            described = ", ".join(
+                f"{f.name!r} ({_type_name(f.type)})" for f in first.schema
+            )
             msg = (
                 f"{role} file {first.display} has no numeric column besides "
                 f"{', '.join(repr(r) for r in columns.reserved())}; its columns are "
-                f"{', '.join(f'{f.name!r} ({_type_name(f.type)})' for f in first.schema)}; "
-                "pass --features explicitly"
+                f"{described}; pass --features explicitly"
             )
             raise DataError(msg)
         skipped = [
@@ -187,7 +198,10 @@ def _resolve_features(
     else:
         names = [str(n) for n in features]
     if not names:
-        msg = f"the feature list {features!r} is empty; name at least one column, or use 'tth41'"
+        msg = (
+            f"the feature list {features!r} is empty; "
+            "name at least one column, or use 'tth41'"
+        )
         raise DataError(msg)
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
@@ -650,10 +664,16 @@ def to_arrow(
     for key, value in (extra or {}).items():
         column = np.asarray(value)
         if key in arrays:
-            msg = f"extra column {key!r} clashes with a column of the event table; rename it"
+            msg = (
+                f"extra column {key!r} clashes with a column of the event table; "
+                "rename it"
+            )
             raise DataError(msg)
         if column.shape != (len(events),):
-            msg = f"extra column {key!r} must have shape ({len(events)},), got {column.shape!r}"
+            msg = (
+                f"extra column {key!r} must have shape ({len(events)},), "
+                f"got {column.shape!r}"
+            )
             raise DataError(msg)
         arrays[key] = pa.array(column)
     return pa.table(arrays)

@@ -137,7 +137,8 @@ def _check_input_file(path: Path, spec: str) -> Format:
     if path.is_dir():
         msg = (
             f"input {spec!r} is a directory, but a table file was expected; "
-            f"name a file inside it ({_preview(sorted(p.name for p in path.iterdir()))})"
+            "name a file inside it "
+            f"({_preview(sorted(p.name for p in path.iterdir()))})"
         )
         raise InputFileError(msg)
     if not path.exists():
@@ -454,7 +455,8 @@ class _RootTree:
         if key not in classes:
             msg = (
                 f"{name} has no tree {key!r}{nearest_names(key, trees)}; "
-                f"its trees are {_preview(trees)}; use '{self.path}:TREE' with one of them"
+                f"its trees are {_preview(trees)}; "
+                f"use '{self.path}:TREE' with one of them"
             )
             raise DataError(msg)
         if classes[key] not in _TREE_CLASSES:
@@ -797,5 +799,8 @@ def _write_root(table: pa.Table, final: Path, tree: str) -> None:
         except (HepdaError, OSError):
             raise
         except Exception as exc:
-            msg = f"cannot write {final.name} as a ROOT TTree: {type(exc).__name__}: {exc}"
+            msg = (
+                f"cannot write {final.name} as a ROOT TTree: "
+                f"{type(exc).__name__}: {exc}"
+            )
             raise DataError(msg) from exc

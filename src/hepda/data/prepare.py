@@ -1,4 +1,4 @@
-"""From two event tables to training and validation sets: splits, weights, standardisation."""
+"""Event tables to training and validation sets: splits, weights, standardisation."""
 
 from __future__ import annotations
 
@@ -59,7 +59,10 @@ def training_weights(
     if mode == "raw":
         total = w.sum()
         if total <= 0:
-            msg = f"{origin}: the event weights sum to {total:.4g}; they must sum to a positive number"
+            msg = (
+                f"{origin}: the event weights sum to {total:.4g}; "
+                "they must sum to a positive number"
+            )
             raise DataError(msg)
         return np.asarray(w * (n / total))
     out = np.empty_like(w)
@@ -69,8 +72,9 @@ def training_weights(
         if sel.any() and total <= 0:
             name = "signal" if cls else "background"
             msg = (
-                f"{origin}: the {name} weights sum to {total:.4g}; class balancing needs "
-                "a positive sum (use class_weights = 'raw' or check the weight column)"
+                f"{origin}: the {name} weights sum to {total:.4g}; "
+                "class balancing needs a positive sum "
+                "(use class_weights = 'raw' or check the weight column)"
             )
             raise DataError(msg)
         out[sel] = w[sel] * (n / 2 / total) if sel.any() else 0.0

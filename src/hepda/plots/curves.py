@@ -1,4 +1,4 @@
-"""ROC curves (paper Fig. 9), significance per epoch (Fig. 10), training curves (Fig. 11)."""
+"""ROC curves, significance per epoch and training curves (paper Figs. 9-11)."""
 
 from __future__ import annotations
 

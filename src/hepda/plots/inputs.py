@@ -58,7 +58,7 @@ def variable_edges(values: FloatArray, bins: int) -> FloatArray:
 
 
 def _ratio_limits(ratio: FloatArray, error: FloatArray) -> tuple[float, float]:
-    """A y range around 1 that holds the ratio points: at least 0.75-1.25, at most 0-2."""
+    """A y range around 1 holding the ratio points: at least 0.75-1.25, at most 0-2."""
     ok = np.isfinite(ratio)
     if not ok.any():
         return 0.5, 1.5

@@ -105,10 +105,16 @@ def make_pythia(spec: ChunkSpec) -> Any:
         sample.process, sample.setup, cfg.level, spec.charge, spec.pythia_seed, cfg.ecm
     ):
         if not pythia.readString(line):
-            msg = f"Pythia rejected the setting {line!r}; check the setup {sample.setup.name!r}"
+            msg = (
+                f"Pythia rejected the setting {line!r}; "
+                f"check the setup {sample.setup.name!r}"
+            )
             raise HepdaError(msg)
     if not pythia.init():
-        msg = f"Pythia failed to initialise for sample {sample.name!r} (chunk {spec.index})"
+        msg = (
+            f"Pythia failed to initialise for sample {sample.name!r} "
+            f"(chunk {spec.index})"
+        )
         raise HepdaError(msg)
     return pythia
 

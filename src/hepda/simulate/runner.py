@@ -125,8 +125,8 @@ class _Plan:
         expected = selected + self.running * self.chunk_size * efficiency
         if generated and selected == 0 and generated >= 20 * self.chunk_size:
             msg = (
-                f"sample {self.spec.name!r} selected no event in {generated} generated; "
-                "check the selection and the generator setup"
+                f"sample {self.spec.name!r} selected no event in {generated} "
+                "generated; check the selection and the generator setup"
             )
             raise ConfigError(msg)
         return expected < self.spec.n_events
