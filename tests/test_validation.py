@@ -13,7 +13,7 @@ from hepda.config import TrainConfig
 from hepda.data.events import EventTable, load_events
 from hepda.errors import DataError
 from hepda.train import Member, Trainer, evaluate_scores, prepare_data
-from hepda.validation import EpochRecord
+from hepda.validation import EpochRecord, response_order
 
 
 def _table(rng: np.random.Generator, n: int, *, negative: bool) -> EventTable:
@@ -66,6 +66,48 @@ def test_record_equals_the_metrics_one_by_one(ties: bool, negative: bool) -> Non
         for key, value in ref.items():
             assert row[key] == pytest.approx(value, rel=1e-9, abs=1e-12), key
         assert 0 < row["bias_ks"] < 1 and row["significance"] > 0
+
+
+def test_float32_responses_give_the_record_of_their_float64_values() -> None:
+    """The trainer hands over float32 sigmoids; the record must not depend on it."""
+    rng = np.random.default_rng(23)
+    t1, t2 = _table(rng, 3000, negative=True), _table(rng, 2500, negative=True)
+    tune1, tune2 = rng.random(len(t1)) < 0.5, rng.random(len(t2)) < 0.5
+    record = EpochRecord(t1, t2, tune1, tune2, TrainConfig())
+    s1 = _scores(rng, t1.label, ties=True).astype(np.float32)
+    s2 = _scores(rng, t2.label, ties=True).astype(np.float32)
+    s2[:5] = np.float32(0.6)  # on the cut: 0.6 in float32 lies just above it
+    row = record(s1, s2)
+    ref = record(s1.astype(np.float64), s2.astype(np.float64))
+    assert row == pytest.approx(ref, rel=1e-12, abs=1e-15)
+    full = evaluate_scores(
+        s1.astype(np.float64), t1, s2.astype(np.float64), t2, TrainConfig()
+    )
+    assert row["significance"] == pytest.approx(full["significance"], rel=1e-9)
+
+
+@pytest.mark.parametrize("case", ["random", "ties", "edges", "signed", "nan"])
+def test_response_order_sorts_as_argsort(case: str) -> None:
+    rng = np.random.default_rng(3)
+    score = rng.random(20_000).astype(np.float32)
+    if case == "ties":
+        score = np.round(score, 2)
+    elif case == "edges":  # zeros, ones and the smallest subnormal
+        score[rng.integers(0, score.size, 300)] = 0.0
+        score[rng.integers(0, score.size, 300)] = 1.0
+        score[:3] = np.float32(1e-45)
+    elif case == "signed":  # negative values and -0.0 take np.argsort
+        score -= 0.5
+        score[:4] = -0.0
+    elif case == "nan":
+        score[rng.integers(0, score.size, 50)] = np.nan
+    order = response_order(score)
+    assert order.dtype == np.intp
+    assert np.array_equal(np.sort(order), np.arange(score.size))  # a permutation
+    # the same ordered values as NumPy's sort (NaN last), ties in any order
+    np.testing.assert_array_equal(score[order], np.sort(score))
+    wide = score.astype(np.float64)
+    np.testing.assert_array_equal(wide[response_order(wide)], np.sort(wide))
 
 
 def test_responses_of_one_value_are_flagged_saturated() -> None:

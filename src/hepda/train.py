@@ -582,9 +582,10 @@ class Trainer:
         per domain); the losses straight from the logits, in float64.
         """
         (zy_s, zd_s), (zy_t, zd_t) = (self._logits(x) for x in self._x_val)
-        # Scores as the model gives them (a float32 sigmoid), widened.
-        score_s = torch.sigmoid(zy_s).double().numpy()
-        score_t = torch.sigmoid(zy_t).double().numpy()
+        # Scores as the model gives them (a float32 sigmoid); the record
+        # sorts them in that type and widens them for the sums.
+        score_s = torch.sigmoid(zy_s).numpy()
+        score_t = torch.sigmoid(zy_t).numpy()
         (y_s, w_s), (y_t, w_t) = self._loss_label_targets
         loss_s = _bce_sums(zy_s, y_s, w_s)
         loss_t = _bce_sums(zy_t, y_t, w_t)

@@ -92,8 +92,11 @@ class _Domain:
                 )
                 raise DataError(msg)
 
-    def sort(self, score: FloatArray) -> _Sorted:
-        order = np.argsort(score)  # ties: only sums at the end of a run are read
+    def sort(self, score: FloatArray, order: NDArray[np.intp]) -> _Sorted:
+        """``score`` (float64) ordered by ``order``, with the cumulative weights.
+
+        Ties may come in any order: only sums at the end of a run are read.
+        """
         ordered = score[order]
         ws, wb = self.w_sig[order], self.w_bkg[order]
         background = ~self.signal[order]
@@ -139,7 +142,8 @@ class EpochRecord:
 
     Built once per training from the validation tables of S1 and S2 and the
     boolean masks of their "tune" halves; calling it with one member's
-    responses (float64, one per validation event) gives the keys of
+    responses (one per validation event, float32 as the network gives them
+    or float64) gives the keys of
     ``evaluate_scores(..., pvalue=False)`` plus ``significance_tune`` and
     ``saturated``.
     """
@@ -157,9 +161,16 @@ class EpochRecord:
         self.config = config
         self.edges = np.linspace(0.0, 1.0, JS_BINS + 1)
 
-    def __call__(self, score_s1: FloatArray, score_s2: FloatArray) -> dict[str, float]:
+    def __call__(
+        self, score_s1: NDArray[np.floating], score_s2: NDArray[np.floating]
+    ) -> dict[str, float]:
         sig = self.config.significance
-        a, b = self.s1.sort(score_s1), self.s2.sort(score_s2)
+        # Ordered as given (float32 responses sort fastest, see
+        # response_order), compared in float64 as evaluate_scores compares them.
+        order_s1, order_s2 = response_order(score_s1), response_order(score_s2)
+        wide_s1: FloatArray = np.asarray(score_s1, dtype=np.float64)
+        wide_s2: FloatArray = np.asarray(score_s2, dtype=np.float64)
+        a, b = self.s1.sort(wide_s1, order_s1), self.s2.sort(wide_s2, order_s2)
         yields = self._yields(
             self.s2.efficiency_sig(b, sig.cut),
             self.s1.efficiency_bkg(a, sig.cut),
@@ -186,7 +197,7 @@ class EpochRecord:
             # Trainer._freeze_saturated); the trainer drops it from the history.
             "saturated": float(a.score[0] == a.score[-1] or b.score[0] == b.score[-1]),
         }
-        row["significance_tune"] = self._tune_significance(score_s1, score_s2)
+        row["significance_tune"] = self._tune_significance(wide_s1, wide_s2)
         return row
 
     def _yields(
@@ -234,6 +245,27 @@ class EpochRecord:
             left[-1] = np.searchsorted(s.bkg_score, self.edges[-1], "right")
             hists.append(np.diff(s.cum_bkg_only[left]))
         return metrics._js_of_histograms(hists[0], hists[1], (0.0, 1.0))
+
+
+def response_order(score: NDArray[np.floating]) -> NDArray[np.intp]:
+    """Indices that put ``score`` in increasing order.
+
+    A network's responses are float32 sigmoids in [0, 1]. Read as unsigned
+    integers, the bits of non-negative float32 values order as the values do,
+    so two stable passes over 16-bit halves (NumPy's radix sort, low half
+    first) order them in linear time, several times faster than the
+    comparison sort that ``np.argsort`` runs on floats. Float64 responses,
+    or any value with its sign bit set (negative numbers, -0.0), take
+    ``np.argsort``; either way NaN comes last.
+    """
+    if score.dtype == np.float32:
+        bits = score.view(np.uint32)
+        if not np.any(bits >> 31):
+            low = np.argsort((bits & 0xFFFF).astype(np.uint16), kind="stable")
+            high = (bits[low] >> 16).astype(np.uint16)
+            order: NDArray[np.intp] = low[np.argsort(high, kind="stable")]
+            return order
+    return np.argsort(score)
 
 
 def _run_ends(x: FloatArray) -> NDArray[np.intp]:
