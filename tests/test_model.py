@@ -108,15 +108,16 @@ def test_gradients_follow_eqs_7_to_9_numerically() -> None:
     for i, p in enumerate(model.parameters()):
         # groups: extractor (theta_f), label head (theta_y), domain head (theta_d)
         group = "f" if i < n_params - 4 else ("y" if i < n_params - 2 else "d")
-        flat = p.view(-1)
-        for j in range(0, flat.numel(), max(1, flat.numel() // 4)):
+        for j in range(0, p.numel(), max(1, p.numel() // 4)):
+            # p is a strided view of the model's buffer: index it in place
+            idx = tuple(int(a) for a in np.unravel_index(j, tuple(p.shape)))
             eps = 1e-6
-            old = flat[j].item()
-            flat[j] = old + eps
+            old = p[idx].item()
+            p[idx] = old + eps
             ly_p, ld_p = losses()
-            flat[j] = old - eps
+            p[idx] = old - eps
             ly_m, ld_m = losses()
-            flat[j] = old
+            p[idx] = old
             d_ly = (ly_p - ly_m) / (2 * eps)
             d_ld = (ld_p - ld_m) / (2 * eps)
             expected = {"f": d_ly - lam * d_ld, "y": d_ly, "d": lam * d_ld}[group]
@@ -124,7 +125,7 @@ def test_gradients_follow_eqs_7_to_9_numerically() -> None:
                 assert d_ld == pytest.approx(0.0, abs=1e-8)
             if group == "d":
                 assert d_ly == pytest.approx(0.0, abs=1e-8)
-            assert analytic[i].view(-1)[j].item() == pytest.approx(
+            assert analytic[i][idx].item() == pytest.approx(
                 expected, rel=1e-5, abs=1e-8
             )
 
@@ -157,3 +158,66 @@ def test_member_classifier_scores_equal_stack_logits() -> None:
     zy, _ = model.logits((x - mean) / scale)
     clf = model.member_classifier(1, mean, scale)
     torch.testing.assert_close(clf(x), torch.sigmoid(zy[1]))
+
+
+@pytest.mark.parametrize("seeds", [[4], [4, 9]])
+def test_gradients_add_up_until_cleared(seeds: list[int]) -> None:
+    """Like autograd: a second step adds, zero_grad clears, a grad set by hand adds."""
+    model = StackedDANN(4, (6, 5), seeds=seeds, dtype=torch.float64)
+    lambdas = torch.full((len(seeds),), 0.8, dtype=torch.float64)
+    x, t = _batch(60, 4, seed=3)
+    model.forward_backward(x, t, lambdas)
+    once = [p.grad.clone() for p in model.parameters()]
+    model.forward_backward(x, t, lambdas)
+    for p, g in zip(model.parameters(), once, strict=True):
+        torch.testing.assert_close(p.grad, 2 * g)
+    model.zero_grad()
+    assert all(p.grad is None for p in model.parameters())
+    extra = torch.ones_like(model.biases[0])
+    model.biases[0].grad = extra.clone()  # one gradient set from outside
+    model.forward_backward(x, t, lambdas)
+    for i, (p, g) in enumerate(zip(model.parameters(), once, strict=True)):
+        torch.testing.assert_close(p.grad, g + extra if i == 1 else g)
+
+
+def test_inputs_with_a_column_of_ones_give_the_same_step() -> None:
+    from hepda.model import with_ones
+
+    x, t = _batch(50, 4, seed=4)
+    lam = torch.tensor([0.5, 1.5], dtype=torch.float64)
+    a = StackedDANN(4, (6, 5), seeds=[1, 2], dtype=torch.float64)
+    b = StackedDANN(4, (6, 5), seeds=[1, 2], dtype=torch.float64)
+    ly_a, ld_a = a.forward_backward(x, t, lam)
+    ly_b, ld_b = b.forward_backward(with_ones(x), t, lam, ones_column=True)
+    torch.testing.assert_close((ly_a, ld_a), (ly_b, ld_b))
+    for p, q in zip(a.parameters(), b.parameters(), strict=True):
+        torch.testing.assert_close(p.grad, q.grad)
+    torch.testing.assert_close(a.logits(x), b.logits(with_ones(x), ones_column=True))
+    torch.testing.assert_close(
+        a.features(x), b.features(with_ones(x), ones_column=True)
+    )
+    with pytest.raises(ValueError, match=r"\(B, 5\)"):
+        a.logits(x, ones_column=True)  # four columns where five are promised
+
+
+def test_parameters_are_views_of_one_vector_the_optimizer_updates() -> None:
+    """The fast path: one update of the flat buffer moves every parameter."""
+    from hepda import optim
+
+    model = StackedDANN(4, (6, 5), seeds=[1, 2, 3], dtype=torch.float64)
+    opt = optim.Adadelta(model.parameters())
+    assert opt._flat is model._flat
+    before = model.state_dict()
+    x, t = _batch(40, 4, seed=5)
+    model.forward_backward(x, t, torch.tensor([0.0, 1.0, 2.0], dtype=torch.float64))
+    opt.step()
+    assert opt._flat_grads is not None and opt._flat_grads[1] is model._flat_grad
+    after = model.state_dict()
+    for name, p in after.items():
+        assert p.is_contiguous()
+        assert not torch.equal(p, before[name]), name
+    # a state dict loads back into the strided views exactly
+    fresh = StackedDANN(4, (6, 5), seeds=[7, 8, 9], dtype=torch.float64)
+    fresh.load_state_dict(after)
+    for p, q in zip(fresh.parameters(), model.parameters(), strict=True):
+        assert torch.equal(p, q)

@@ -24,6 +24,26 @@ def _views_of_one_vector(
     return views, flat
 
 
+def _strided_views_of_one_vector(
+    arrays: list[np.ndarray],
+) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """Transposed views of blocks of one buffer, as StackedDANN's weights are.
+
+    Each 2-d array (r, c) is stored transposed in a block (c, r + 1) whose
+    last column holds a 1-d array of length c that follows it in ``arrays``.
+    """
+    blocks = []
+    for w, b in zip(arrays[0::2], arrays[1::2], strict=True):
+        blocks.append(np.concatenate([w.T, b[:, None]], axis=1))
+    flat = torch.tensor(np.concatenate([blk.ravel() for blk in blocks]))
+    views, offset = [], 0
+    for blk in blocks:
+        block = flat[offset : offset + blk.size].view(blk.shape)
+        views += [block[:, :-1].T, block[:, -1]]
+        offset += blk.size
+    return views, flat
+
+
 @pytest.mark.parametrize(
     ("name", "ours", "reference"),
     [
@@ -49,7 +69,9 @@ def _views_of_one_vector(
         ),
     ],
 )
-@pytest.mark.parametrize("layout", ["separate", "flat", "flat-params-only"])
+@pytest.mark.parametrize(
+    "layout", ["separate", "flat", "flat-params-only", "strided", "strided-mixed"]
+)
 def test_updates_equal_torch_optim(
     name: str,
     ours: Callable[[list[torch.Tensor]], Any],
@@ -58,19 +80,26 @@ def test_updates_equal_torch_optim(
 ) -> None:
     """Each rule, on separate tensors and on views of one vector (the fast path)."""
     rng = np.random.default_rng(1)
-    start = [rng.normal(size=(3, 4)), rng.normal(size=(5,))]
+    start = [rng.normal(size=(3, 4)), rng.normal(size=(4,))]
+    start += [rng.normal(size=(4, 2)), rng.normal(size=(2,))]
+    zeros = [np.zeros_like(x) for x in start]
     if layout == "separate":
         a = [torch.tensor(x) for x in start]
+    elif layout.startswith("strided"):
+        a, flat = _strided_views_of_one_vector(start)
+        grad_views, flat_grad = _strided_views_of_one_vector(zeros)
+        if layout == "strided-mixed":  # the gradients in another layout
+            grad_views, flat_grad = _views_of_one_vector(zeros)
     else:
         a, flat = _views_of_one_vector(start)
-        grad_views, flat_grad = _views_of_one_vector([np.zeros_like(x) for x in start])
+        grad_views, flat_grad = _views_of_one_vector(zeros)
     b = [torch.tensor(x, requires_grad=True) for x in start]
     opt_a, opt_b = ours(a), reference(b)
     assert (opt_a._flat is not None) == (layout != "separate")
     for _ in range(30):
         grads = [torch.tensor(rng.normal(size=x.shape)) for x in start]
         for i, (p, g) in enumerate(zip(a, grads, strict=True)):
-            if layout == "flat":
+            if layout in ("flat", "strided", "strided-mixed"):
                 p.grad = grad_views[i].copy_(g)
             else:
                 p.grad = g.clone()
@@ -82,9 +111,13 @@ def test_updates_equal_torch_optim(
         torch.testing.assert_close(p, q.detach(), rtol=1e-12, atol=1e-14)
     if layout != "separate":
         # the views still are the flat buffer: nothing was replaced
-        assert a[0].data_ptr() == flat.data_ptr()
-    if layout == "flat":
+        assert a[0]._base is flat
+        assert min(p.storage_offset() for p in a) == 0
+    if layout in ("flat", "strided", "strided-mixed"):
         assert flat_grad.abs().sum() > 0
+    # the one-vector update is taken where the gradients share the layout
+    taken = opt_a._flat_grads is not None
+    assert taken == (layout in ("flat", "strided"))
 
 
 def test_state_moves_between_layouts() -> None:

@@ -93,7 +93,9 @@ def test_discriminator_modes_feed_the_promised_events(
         assert (t.domain[:n_s] == 0).all()
         assert (t.domain[n_s:] == 1).all()
         np.testing.assert_array_equal(t.label[:n_s].numpy(), src.events.label[ev_s])
-        torch.testing.assert_close(x, torch.cat([src.x[ev_s], tgt.x[ev_t]]))
+        # the features of those events, and the model's column of ones
+        torch.testing.assert_close(x[:, :-1], torch.cat([src.x[ev_s], tgt.x[ev_t]]))
+        assert (x[:, -1] == 1).all()
         # L_y: the mean over the source events of their training weights
         torch.testing.assert_close(t.coef_label[:n_s], src.weight_train[ev_s] / n_s)
         # the two domains carry equal numbers of events into L_d, its mean

@@ -78,25 +78,30 @@ class BatchTargets:
         return BatchTargets(self.target[:, rows], self.coef[:, rows])
 
 
-def _stacked(layer: Sequence[tuple[Tensor, Tensor]]) -> tuple[Tensor, Tensor]:
-    """One layer's (weight, bias) of every member, stacked on a leading axis."""
-    return torch.stack([w for w, _ in layer]), torch.stack([b for _, b in layer])
-
-
 def _bce_with_logits(z: Tensor, target: Tensor) -> Tensor:
     # log(1 + e^z) - t z, stable for large |z|
     return torch.nn.functional.softplus(z) - target * z
 
 
-def _matmul(a: Tensor, b: Tensor) -> Tensor:
-    """Batched product of (K, m, n) and (K, n, p); for K = 1 one plain GEMM.
+def with_ones(x: Tensor) -> Tensor:
+    """x (B, F) with a last column of ones, (B, F + 1): the input a block takes."""
+    return torch.nn.functional.pad(x, (0, 1), value=1.0)
 
-    A batch of one through ``bmm`` costs a little more than ``mm`` on the
-    CPU; a training step makes a dozen of these products.
+
+def _weight_and_bias_views(blocks: Sequence[Tensor]) -> list[Tensor]:
+    """Per-layer (weight (K, in, out), bias (K, 1, out)) views of the blocks.
+
+    The hidden layers' blocks, then the heads' block whose row 0 is the
+    label head and row 1 the domain head; flat in parameter order.
     """
-    if a.shape[0] == 1:
-        return torch.mm(a[0], b[0]).unsqueeze(0)
-    return torch.bmm(a, b)
+    views: list[Tensor] = []
+    for block in blocks[:-1]:
+        views += [block[:, :, :-1].transpose(1, 2), block[:, :, -1:].transpose(1, 2)]
+    heads = blocks[-1]
+    for row in (0, 1):
+        one = heads[:, row : row + 1]
+        views += [one[:, :, :-1].transpose(1, 2), one[:, :, -1:].transpose(1, 2)]
+    return views
 
 
 class StackedDANN:
@@ -108,6 +113,17 @@ class StackedDANN:
     tensors whose ``.grad`` :meth:`forward_backward` fills, so any
     element-wise optimizer (:mod:`hepda.optim`) updates all members at once, and
     exactly as it would update each member alone.
+
+    Storage: each layer is one block (K, out, in + 1) of a single flat
+    buffer, its transposed weights with the bias as the last column (the two
+    heads share a block, (K, 2, width + 1), label head first). Every layer's
+    input carries a last row (or column) of ones, so one product with the
+    block applies weights and bias, and one product of the back-propagated
+    gradient with that input gives the weight and bias gradients together,
+    written straight into the gradient buffer: no bias additions or sums and
+    no copies, which cost several per cent of a step at these widths.
+    ``weights`` and ``biases`` are views of the blocks, the gradients views
+    of a second buffer laid out alike.
     """
 
     def __init__(
@@ -128,6 +144,7 @@ class StackedDANN:
         self.n_members = len(self.seeds)
         self.dtype = dtype
         self.device = torch.device(device)
+        k = self.n_members
 
         # Same law as torch.nn.Linear's default: U(-1/sqrt(fan_in), 1/sqrt(fan_in))
         # for weights and biases, drawn per member from its own seed in float64
@@ -151,30 +168,46 @@ class StackedDANN:
                 layers.append((w, b))
             per_member.append(layers)
 
-        # All parameters are views of one flat buffer, and their gradients
-        # views of another: the optimizer then updates every tensor with a
-        # handful of operations on one vector instead of a loop over ten
-        # small ones (hepda.optim), which is a tenth of a lean step on a CPU.
-        tensors = [
-            t for layer in zip(*per_member, strict=True) for t in _stacked(layer)
-        ]
-        total = sum(t.numel() for t in tensors)
+        # The blocks tile one flat buffer, their gradients another: the
+        # optimizer then updates every tensor with a handful of operations
+        # on one vector instead of a loop over ten small ones (hepda.optim).
+        block_shapes = [(out, fan_in + 1) for fan_in, out in shapes[: len(hidden)]]
+        block_shapes.append((2, self.hidden[-1] + 1))
+        total = k * sum(rows * cols for rows, cols in block_shapes)
         self._flat = torch.empty(total, dtype=dtype, device=self.device)
         self._flat_grad = torch.zeros(total, dtype=dtype, device=self.device)
-        self._grad_views: list[Tensor] = []
-        views: list[Tensor] = []
+        self._blocks: list[Tensor] = []
+        self._grad_blocks: list[Tensor] = []
         offset = 0
-        for t in tensors:
-            size = t.numel()
-            view = self._flat[offset : offset + size].view(t.shape)
-            view.copy_(t)
-            views.append(view)
-            self._grad_views.append(
-                self._flat_grad[offset : offset + size].view(t.shape)
+        for rows, cols in block_shapes:
+            size = k * rows * cols
+            self._blocks.append(self._flat[offset : offset + size].view(k, rows, cols))
+            self._grad_blocks.append(
+                self._flat_grad[offset : offset + size].view(k, rows, cols)
             )
             offset += size
+        views = _weight_and_bias_views(self._blocks)
         self.weights: list[Tensor] = views[0::2]
         self.biases: list[Tensor] = views[1::2]
+        self._grad_views = _weight_and_bias_views(self._grad_blocks)
+        self._params = views  # weight, bias, layer by layer
+        # What the step multiplies: for one member the blocks as matrices, so
+        # that every product is one plain GEMM on 2-d tensors (a batch of one
+        # through bmm, and the views to get in and out of it, cost more);
+        # for a stack the (K, rows, cols) blocks and batched products.
+        if k == 1:
+            self._mats = [b[0] for b in self._blocks]
+            self._grad_mats = [b[0] for b in self._grad_blocks]
+        else:
+            self._mats, self._grad_mats = self._blocks, self._grad_blocks
+        self._itemsize = self._flat.element_size()
+        with torch.no_grad():
+            for m, layers in enumerate(per_member):
+                for (w, b), weight, bias in zip(
+                    layers, self.weights, self.biases, strict=True
+                ):
+                    weight[m] = w
+                    bias[m] = b
 
     # -- parameters ---------------------------------------------------------
 
@@ -184,10 +217,7 @@ class StackedDANN:
 
     def parameters(self) -> list[Tensor]:
         """All parameter tensors in a fixed order (layer by layer, weight then bias)."""
-        out: list[Tensor] = []
-        for w, b in zip(self.weights, self.biases, strict=True):
-            out += [w, b]
-        return out
+        return list(self._params)
 
     def parameter_names(self) -> list[str]:
         names = []
@@ -199,7 +229,7 @@ class StackedDANN:
 
     def state_dict(self) -> dict[str, Tensor]:
         return {
-            n: p.detach().clone()
+            n: p.detach().clone(memory_format=torch.contiguous_format)
             for n, p in zip(self.parameter_names(), self.parameters(), strict=True)
         }
 
@@ -216,44 +246,69 @@ class StackedDANN:
     # -- forward ------------------------------------------------------------
 
     def _extract(self, x: Tensor) -> list[Tensor]:
-        """Activations of every hidden layer, each (K, width, B); x is (B, F).
+        """Activations of every hidden layer with a last row of ones, each
+        (K, width + 1, B), or (width + 1, B) for one member; x is (B, F + 1)
+        with a last column of ones.
 
         Features by events: batched products of a few dozen features with
         a thousand events run about 1.5 times faster in this orientation than
-        with events as rows. Biases are added after the product: ``addmm``
-        with a broadcast bias first copies the bias into every column, which
-        costs more than an in-place add.
+        with events as rows.
         """
         k, n = self.n_members, x.shape[0]
-        h0 = self.hidden[0]
-        # One GEMM for the first layer of all members: (K*h, F) @ (F, B).
-        w0 = self.weights[0].transpose(1, 2).reshape(k * h0, self.n_features)
-        a = torch.mm(w0, x.T).view(k, h0, n)
-        acts = [a.add_(self.biases[0].transpose(1, 2)).relu_()]
-        for w, b in zip(
-            self.weights[1 : self.n_hidden_layers], self.biases[1:], strict=False
-        ):
-            a = _matmul(w.transpose(1, 2), acts[-1])
-            acts.append(a.add_(b.transpose(1, 2)).relu_())
+        acts: list[Tensor] = []
+        for i, w in enumerate(self._mats[:-1]):
+            h = w.shape[-2]
+            a = torch.empty(*w.shape[:-2], h + 1, n, dtype=x.dtype, device=x.device)
+            if k == 1:  # the product straight into the activation
+                torch.mm(w, acts[-1] if acts else x.T, out=a[:h]).relu_()
+            else:
+                if i == 0:  # all members in one GEMM: (K*h, F + 1) @ (F + 1, B)
+                    z = torch.mm(w.view(k * h, -1), x.T).view(k, h, n)
+                else:
+                    z = torch.bmm(w, acts[-1])
+                torch.clamp_min(z, 0.0, out=a[:, :h])  # ReLU; NaN stays NaN
+            a.select(-2, h).fill_(1.0)
+            acts.append(a)
         return acts
 
-    def _heads(self, features: Tensor) -> Tensor:
-        """Label and domain logits, (K, 2, B), from features (K, width, B)."""
-        i = self.n_hidden_layers
-        w = torch.cat(self.weights[i:], dim=2).transpose(1, 2)
-        b = torch.cat(self.biases[i:], dim=2).transpose(1, 2)
-        return _matmul(w, features).add_(b)
+    def _input(self, x: Tensor, ones_column: bool) -> Tensor:
+        width = self.n_features + int(ones_column)
+        if x.dim() != 2 or x.shape[1] != width:
+            msg = f"expected inputs of shape (B, {width}), got {tuple(x.shape)}"
+            raise ValueError(msg)
+        return x if ones_column else with_ones(x)
+
+    def _with_member_axis(self, t: Tensor) -> Tensor:
+        """(K, ...) from a one-member tensor that lacks the member axis."""
+        return t.unsqueeze(0) if self.n_members == 1 else t
 
     @torch.no_grad()
-    def logits(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """Label and domain logits, each (K, B), for inputs x of shape (B, F)."""
-        z = self._heads(self._extract(x)[-1])
+    def logits(self, x: Tensor, *, ones_column: bool = False) -> tuple[Tensor, Tensor]:
+        """Label and domain logits, each (K, B), for inputs x of shape (B, F).
+
+        ``ones_column``: x is (B, F + 1) and its last column is ones (see
+        :func:`with_ones`); a caller that scores the same events every epoch
+        builds that once instead of a copy per call.
+        """
+        acts = self._extract(self._input(x, ones_column))
+        z = self._with_member_axis(self._matmul(self._mats[-1], acts[-1]))
         return z[:, 0], z[:, 1]
 
     @torch.no_grad()
-    def features(self, x: Tensor) -> Tensor:
-        """The learned representation G_f(x), (K, B, width)."""
-        return self._extract(x)[-1].transpose(1, 2)
+    def features(self, x: Tensor, *, ones_column: bool = False) -> Tensor:
+        """The learned representation G_f(x), (K, B, width); x as in :meth:`logits`."""
+        last = self._extract(self._input(x, ones_column))[-1]
+        return self._with_member_axis(last[..., :-1, :]).transpose(1, 2)
+
+    def _matmul(self, a: Tensor, b: Tensor) -> Tensor:
+        return torch.mm(a, b) if self.n_members == 1 else torch.bmm(a, b)
+
+    def _matmul_into(self, out: Tensor, a: Tensor, b: Tensor, beta: float) -> None:
+        """out = beta out + a @ b; with beta = 0 the old ``out`` is not read."""
+        if self.n_members == 1:
+            out.addmm_(a, b, beta=beta)
+        else:
+            out.baddbmm_(a, b, beta=beta)
 
     # -- training step ------------------------------------------------------
 
@@ -264,85 +319,102 @@ class StackedDANN:
         stays in cache and in memory the allocator reuses, instead of fresh
         pages that fault on every step (DESIGN.md, "Training speed").
         """
-        itemsize = torch.empty(0, dtype=dtype or self.dtype).element_size()
-        widest = max(self.n_features, *self.hidden)
+        itemsize = (
+            self._itemsize
+            if dtype is None
+            else torch.empty(0, dtype=dtype).element_size()
+        )
+        widest = max(self.n_features, *self.hidden) + 1
         return max(256, PIECE_BYTES // (self.n_members * widest * itemsize))
 
     @torch.no_grad()
     def forward_backward(
-        self, x: Tensor, targets: BatchTargets, lambdas: Tensor
+        self,
+        x: Tensor,
+        targets: BatchTargets,
+        lambdas: Tensor,
+        *,
+        ones_column: bool = False,
     ) -> tuple[Tensor, Tensor]:
         """Fill every parameter's ``.grad`` with Eqs. 7-9; return (L_y, L_d), each (K,).
 
         ``lambdas`` is (K,): each member's lambda for this step. L_d is the
-        plain domain loss (not multiplied by lambda). A large stacked batch
-        is processed in pieces of :meth:`rows_per_piece` rows whose
-        gradients add up: the losses are sums over events, so this is exact
-        up to the order of the floating-point additions.
+        plain domain loss (not multiplied by lambda). Gradients add to those
+        already there, as autograd's do, unless :meth:`zero_grad` cleared
+        them. A large stacked batch is processed in pieces of
+        :meth:`rows_per_piece` rows whose gradients add up: the losses are
+        sums over events, so this is exact up to the order of the
+        floating-point additions. ``x`` is as in :meth:`logits`.
         """
+        x = self._input(x, ones_column)
+        params, views = self._params, self._grad_views
+        accumulate = any(p.grad is not None for p in params)
+        if accumulate:  # gradients to add to: all of them in the buffer
+            for p, view in zip(params, views, strict=True):
+                if p.grad is None:
+                    view.zero_()
+                elif p.grad is not view:  # set from outside
+                    view.copy_(p.grad)
+        lambdas = lambdas.to(self.dtype)
         n = x.shape[0]
-        n_pieces = max(1, math.ceil(n / self.rows_per_piece(x.dtype)))
+        n_pieces = max(1, math.ceil(n / self.rows_per_piece()))
         if n_pieces == 1:
-            return self._forward_backward(x, targets, lambdas)
-        bounds = [round(i * n / n_pieces) for i in range(n_pieces + 1)]
-        loss_y = loss_d = None
-        for a, b in itertools.pairwise(bounds):
-            ly, ld = self._forward_backward(x[a:b], targets[a:b], lambdas)
-            loss_y = ly if loss_y is None else loss_y.add_(ly)
-            loss_d = ld if loss_d is None else loss_d.add_(ld)
-        assert loss_y is not None and loss_d is not None  # n_pieces >= 2
+            loss_y, loss_d = self._forward_backward(x, targets, lambdas, accumulate)
+        else:
+            bounds = [round(i * n / n_pieces) for i in range(n_pieces + 1)]
+            loss_y = torch.zeros(self.n_members, dtype=self.dtype, device=x.device)
+            loss_d = torch.zeros_like(loss_y)
+            for a, b in itertools.pairwise(bounds):
+                ly, ld = self._forward_backward(
+                    x[a:b], targets[a:b], lambdas, accumulate
+                )
+                accumulate = True
+                loss_y.add_(ly)
+                loss_d.add_(ld)
+        for p, view in zip(params, views, strict=True):
+            if p.grad is not view:
+                p.grad = view
         return loss_y, loss_d
 
     def _forward_backward(
-        self, x: Tensor, targets: BatchTargets, lambdas: Tensor
+        self, x: Tensor, targets: BatchTargets, lambdas: Tensor, accumulate: bool
     ) -> tuple[Tensor, Tensor]:
-        k = self.n_members
-        n_hidden = self.n_hidden_layers
-        acts = self._extract(x)  # each (K, width, B)
-        feats = acts[-1]
-        z = self._heads(feats)  # (K, 2, B): label, domain
+        """One piece: (L_y, L_d), each (K,); the gradients into the buffer."""
+        one = self.n_members == 1
+        mats, grads = self._mats, self._grad_mats
+        acts = self._extract(x)  # each ([K,] width + 1, B)
+        heads = mats[-1]  # ([K,] 2, width + 1): label, domain
+        z = self._matmul(heads, acts[-1])  # ([K,] 2, B)
 
         # Both losses (Eqs. 4, 5) at once, and their derivatives with
         # respect to the logits: sigmoid(z) - t, times the coefficients.
         t, c = targets.target, targets.coef
-        losses = (_bce_with_logits(z, t) * c).sum(2)  # (K, 2)
+        losses = self._with_member_axis((_bce_with_logits(z, t) * c).sum(-1))  # (K, 2)
         dz = torch.sigmoid(z).sub_(t).mul_(c)
         # Eq. 8: theta_d sees lambda dL_d.
-        dz[:, 1].mul_(lambdas.to(dz.dtype).view(k, 1))
-
-        # Heads: weight gradients (K, h, 2) and bias gradients (K, 1, 2).
-        grads_w: list[Tensor] = [torch.empty(0)] * len(self.weights)
-        grads_b: list[Tensor] = [torch.empty(0)] * len(self.biases)
-        gw_heads = _matmul(dz, feats.transpose(1, 2)).transpose(1, 2)
-        gb_heads = dz.sum(2).view(k, 1, 2)
-        grads_w[n_hidden], grads_w[n_hidden + 1] = gw_heads[..., :1], gw_heads[..., 1:]
-        grads_b[n_hidden], grads_b[n_hidden + 1] = gb_heads[..., :1], gb_heads[..., 1:]
+        dz.select(-2, 1).mul_(lambdas if one else lambdas.view(-1, 1))
+        beta = 1.0 if accumulate else 0.0
+        self._matmul_into(grads[-1], dz, acts[-1].mT, beta)
 
         # Gradient reversal (Eq. 9): the extractor receives dL_y - lambda dL_d.
-        w_reversed = torch.cat(
-            [self.weights[n_hidden], -self.weights[n_hidden + 1]], dim=2
-        )
-        g = _matmul(w_reversed, dz)  # (K, h, B)
+        dz.select(-2, 1).neg_()
+        width = heads.shape[-1] - 1
+        g = self._matmul(heads.narrow(-1, 0, width).mT, dz)  # ([K,] width, B)
 
-        # Back through the ReLU layers. Weight gradients come out as
-        # (K, out, in), g times the transposed activations: with the long
-        # event axis contracted in this order the GEMM runs faster.
-        for i in range(n_hidden - 1, -1, -1):
-            g = torch.ops.aten.threshold_backward(g, acts[i], 0)
-            grads_b[i] = g.sum(2).view(k, 1, -1)
+        # Back through the ReLU layers. Each block's gradient ([K,] out, in + 1)
+        # is g times the transposed input with its ones: weights and bias.
+        for i in range(self.n_hidden_layers - 1, -1, -1):
+            h = self.hidden[i]
+            g = torch.ops.aten.threshold_backward(g, acts[i].narrow(-2, 0, h), 0)
             if i > 0:
-                grads_w[i] = _matmul(g, acts[i - 1].transpose(1, 2)).transpose(1, 2)
-                g = _matmul(self.weights[i], g)
-            else:
-                gw = g.view(k * self.hidden[0], -1) @ x  # (K*h, F)
-                grads_w[0] = gw.view(k, self.hidden[0], -1).transpose(1, 2)
-
-        grads = [g for pair in zip(grads_w, grads_b, strict=True) for g in pair]
-        for p, gp, view in zip(self.parameters(), grads, self._grad_views, strict=True):
-            if p.grad is None:
-                p.grad = view.copy_(gp)
-            else:
-                p.grad.add_(gp)
+                self._matmul_into(grads[i], g, acts[i - 1].mT, beta)
+                g = self._matmul(mats[i].narrow(-1, 0, self.hidden[i - 1]).mT, g)
+            elif one:
+                grads[0].addmm_(g, x, beta=beta)
+            else:  # all members in one GEMM: (K*h, B) @ (B, F + 1)
+                h0 = self.hidden[0]
+                rows = self.n_members * h0
+                grads[0].view(rows, -1).addmm_(g.reshape(rows, -1), x, beta=beta)
         return losses[:, 0], losses[:, 1]
 
     def zero_grad(self) -> None:

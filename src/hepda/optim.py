@@ -19,17 +19,32 @@ from torch import Tensor
 
 
 def _flat_base(tensors: Sequence[Tensor]) -> Tensor | None:
-    """The 1-d tensor that ``tensors`` tile end to end, in order, or None."""
+    """The 1-d tensor that ``tensors`` are views of and cover exactly once, or None.
+
+    The views may be strided (StackedDANN's weights are transposed slices of
+    its blocks): an element-wise update of the base is then the update of
+    every view.
+    """
     base = tensors[0]._base if tensors else None
     if base is None or base.dim() != 1 or not base.is_contiguous():
         return None
-    item = base.element_size()
-    address = base.data_ptr()
+    if any(t._base is not base for t in tensors):
+        return None
+    if sum(t.numel() for t in tensors) != base.numel():
+        return None
+    # As many elements as the base and each one of its positions reached:
+    # the views tile it without overlap.
+    position = torch.arange(base.numel())
+    covered = torch.zeros(base.numel(), dtype=torch.bool)
     for t in tensors:
-        if t._base is not base or not t.is_contiguous() or t.data_ptr() != address:
-            return None
-        address += t.numel() * item
-    return base if address == base.data_ptr() + base.numel() * item else None
+        covered[_same_view(position, t, base)] = True
+    return base if bool(covered.all()) else None
+
+
+def _same_view(flat: Tensor, t: Tensor, base: Tensor) -> Tensor:
+    """The view of 1-d ``flat`` that ``t`` is of ``base`` (same shape and strides)."""
+    offset = t.storage_offset() - base.storage_offset()
+    return flat.as_strided(t.shape, t.stride(), flat.storage_offset() + offset)
 
 
 class Optimizer(ABC):
@@ -52,16 +67,20 @@ class Optimizer(ABC):
         # state_dict() the same either way.
         self._flat = _flat_base(self.params)
         self._flat_state: dict[str, Tensor] = {}
+        #: The gradients last found to tile one vector, and that vector.
+        self._flat_grads: tuple[list[Tensor], Tensor] | None = None
         if self._flat is not None:
+            flat_params = self._flat
             self._flat_state = {
-                name: torch.zeros_like(self._flat) for name in self.state_names
+                name: torch.zeros_like(flat_params) for name in self.state_names
             }
-            self.state: list[dict[str, Tensor]] = [{} for _ in self.params]
-            offset = 0
-            for p, slot in zip(self.params, self.state, strict=True):
-                for name, flat in self._flat_state.items():
-                    slot[name] = flat[offset : offset + p.numel()].view(p.shape)
-                offset += p.numel()
+            self.state: list[dict[str, Tensor]] = [
+                {
+                    name: _same_view(flat, p, flat_params)
+                    for name, flat in self._flat_state.items()
+                }
+                for p in self.params
+            ]
         else:
             self.state = [
                 {name: torch.zeros_like(p) for name in self.state_names}
@@ -76,7 +95,7 @@ class Optimizer(ABC):
             return
         grads = [self.params[i].grad for i in chosen]
         if self._flat is not None and len(chosen) == len(self.params):
-            flat_grad = _flat_base(grads)  # type: ignore[arg-type]
+            flat_grad = self._tiled_grads(grads)  # type: ignore[arg-type]
             if flat_grad is not None:
                 self.update(
                     [self._flat],
@@ -89,6 +108,28 @@ class Optimizer(ABC):
             name: [self.state[i][name] for i in chosen] for name in self.state_names
         }
         self.update(params, grads, states)  # type: ignore[arg-type]
+
+    def _tiled_grads(self, grads: list[Tensor]) -> Tensor | None:
+        """The vector ``grads`` tile in the parameters' layout, or None.
+
+        Checked once for a given set of gradient tensors (StackedDANN keeps
+        the same ones from step to step), not at every step.
+        """
+        cached = self._flat_grads
+        if cached is not None and all(
+            g is c for g, c in zip(grads, cached[0], strict=True)
+        ):
+            return cached[1]
+        flat = _flat_base(grads)
+        if flat is None or any(
+            g.stride() != p.stride()
+            or g.storage_offset() - flat.storage_offset()
+            != p.storage_offset() - self._flat.storage_offset()  # type: ignore[union-attr]
+            for g, p in zip(grads, self.params, strict=True)
+        ):
+            return None
+        self._flat_grads = (list(grads), flat)
+        return flat
 
     @abstractmethod
     def update(

@@ -38,7 +38,7 @@ from hepda.data.prepare import (
     validation_mask,
 )
 from hepda.errors import ConfigError, DataError
-from hepda.model import BatchTargets, StackedDANN
+from hepda.model import BatchTargets, StackedDANN, with_ones
 from hepda.validation import EpochRecord
 
 log = logging.getLogger(__name__)
@@ -346,9 +346,10 @@ class Trainer:
         vs, vt = src.val_index, tgt.val_index
         self._val_s, self._val_t = src.events.take(vs), tgt.events.take(vt)
         self._tune_s, self._tune_t = src.tune[vs], tgt.tune[vt]
+        # With the model's column of ones (StackedDANN.logits), built once.
         self._x_val = (
-            src.x.index_select(0, torch.as_tensor(vs, device=self.device)),
-            tgt.x.index_select(0, torch.as_tensor(vt, device=self.device)),
+            with_ones(src.x.index_select(0, torch.as_tensor(vs, device=self.device))),
+            with_ones(tgt.x.index_select(0, torch.as_tensor(vt, device=self.device))),
         )
         shown_vs, shown_vt = domain_masks(
             config.disc_mode, self._val_s.label, self._val_t.label
@@ -393,8 +394,10 @@ class Trainer:
         *,
         is_target: bool,
     ) -> Tensor:
-        """Rows (n, F + 4) of the events ``index``: features, then the loss columns.
+        """Rows (n, F + 5) of the events ``index``: features, a one, the loss columns.
 
+        The column of ones makes the features the model's input as is (its
+        layers take their bias from it, :class:`~hepda.model.StackedDANN`).
         The four loss columns are the class label, the domain label (0
         source, 1 target), the event's L_y weight (its training weight for
         source events, 0 for target ones) and its L_d weight (the domain
@@ -407,14 +410,16 @@ class Trainer:
         rows = domain.rows.index_select(0, torch.as_tensor(index, device=self.device))
         n_features = len(self.data.feature_names)
         table = torch.empty(
-            len(index), n_features + 4, dtype=self.dtype, device=self.device
+            len(index), n_features + 5, dtype=self.dtype, device=self.device
         )
-        table[:, : n_features + 1] = rows[:, : n_features + 1]  # features, label
-        table[:, n_features + 1] = float(is_target)  # the domain label
+        table[:, :n_features] = rows[:, :n_features]
+        table[:, n_features] = 1.0
+        table[:, n_features + 1] = rows[:, n_features]  # the class label
+        table[:, n_features + 2] = float(is_target)  # the domain label
         weight = rows[:, n_features + 1]
-        table[:, n_features + 2] = 0.0 if is_target else weight
+        table[:, n_features + 3] = 0.0 if is_target else weight
         scale = self._domain_scale[int(is_target)]
-        table[:, n_features + 3] = (
+        table[:, n_features + 4] = (
             1.0 if scale is None else weight * scale
         ) * torch.as_tensor(shown, dtype=self.dtype, device=self.device)
         return table
@@ -429,7 +434,8 @@ class Trainer:
         ``idx_s`` and ``idx_t`` are positions in ``train_rows[0]`` (the
         source training events) and ``train_rows[1]`` (the target pool);
         ``n_domain`` is how many of the batch's events the discriminator
-        sees: L_y is the mean over the source events, L_d over those.
+        sees: L_y is the mean over the source events, L_d over those. The
+        inputs carry the model's column of ones, (n, F + 1).
         """
         table_s, table_t = self.train_rows
         n_s, n = len(idx_s), len(idx_s) + len(idx_t)
@@ -489,7 +495,7 @@ class Trainer:
             n_t = t_bounds[i + 1] - t_bounds[i]
             x, targets = self.batch_targets(idx_s, idx_t, 2 * n_t)
             self.model.zero_grad()
-            ly, ld = self.model.forward_backward(x, targets, lambdas)
+            ly, ld = self.model.forward_backward(x, targets, lambdas, ones_column=True)
             self.optimizer.step()
             sum_ly.add_(ly)
             sum_ld.add_(ld)
@@ -566,11 +572,12 @@ class Trainer:
 
     @torch.no_grad()
     def _logits(self, x: Tensor, chunk: int | None = None) -> tuple[Tensor, Tensor]:
-        """Label and domain logits of every member, each (K, n) on the CPU."""
+        """Label and domain logits of every member, each (K, n) on the CPU, for
+        inputs with the model's column of ones (as ``_x_val`` holds them)."""
         step = self._chunk_rows(chunk)
         label, domain = [], []
         for start in range(0, len(x), step):
-            zy, zd = self.model.logits(x[start : start + step])
+            zy, zd = self.model.logits(x[start : start + step], ones_column=True)
             label.append(zy.cpu())
             domain.append(zd.cpu())
         return torch.cat(label, dim=1), torch.cat(domain, dim=1)
@@ -755,11 +762,13 @@ class Trainer:
 
     @torch.no_grad()
     def _features(self, x: Tensor, chunk: int | None = None) -> np.ndarray:
-        # Kept in the model's dtype: (K, n, width) for all members is the
-        # largest array of a stacked run (the metrics widen it exactly).
+        # x with the model's column of ones. Kept in the model's dtype:
+        # (K, n, width) for all members is the largest array of a stacked
+        # run (the metrics widen it exactly).
         step = self._chunk_rows(chunk)
         parts = [
-            self.model.features(x[s : s + step]).cpu() for s in range(0, len(x), step)
+            self.model.features(x[s : s + step], ones_column=True).cpu()
+            for s in range(0, len(x), step)
         ]
         return torch.cat(parts, dim=1).numpy()
 
