@@ -171,6 +171,10 @@ def test_gradients_add_up_until_cleared(seeds: list[int]) -> None:
     model.forward_backward(x, t, lambdas)
     for p, g in zip(model.parameters(), once, strict=True):
         torch.testing.assert_close(p.grad, 2 * g)
+    model.zero_grad(set_to_none=False)  # zeros in place: the next step alone
+    model.forward_backward(x, t, lambdas)
+    for p, g in zip(model.parameters(), once, strict=True):
+        torch.testing.assert_close(p.grad, g)
     model.zero_grad()
     assert all(p.grad is None for p in model.parameters())
     extra = torch.ones_like(model.biases[0])

@@ -417,9 +417,18 @@ class StackedDANN:
                 grads[0].view(rows, -1).addmm_(g.reshape(rows, -1), x, beta=beta)
         return losses[:, 0], losses[:, 1]
 
-    def zero_grad(self) -> None:
-        for p in self.parameters():
-            p.grad = None
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Clear the gradients: to None (as ``torch.optim`` does by default), or
+        with ``set_to_none=False`` to zeros in place, one operation on the
+        gradient vector that a training loop pays at every step."""
+        if set_to_none:
+            for p in self._params:
+                p.grad = None
+        else:
+            for p, view in zip(self._params, self._grad_views, strict=True):
+                if p.grad is not view:
+                    p.grad = view
+            self._flat_grad.zero_()
 
     # -- single members -----------------------------------------------------
 

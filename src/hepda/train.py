@@ -494,7 +494,7 @@ class Trainer:
             # L_d sees the batch's shown source events and as many target ones.
             n_t = t_bounds[i + 1] - t_bounds[i]
             x, targets = self.batch_targets(idx_s, idx_t, 2 * n_t)
-            self.model.zero_grad()
+            self.model.zero_grad(set_to_none=False)
             ly, ld = self.model.forward_backward(x, targets, lambdas, ones_column=True)
             self.optimizer.step()
             sum_ly.add_(ly)
