@@ -312,20 +312,15 @@ class StackedDANN:
 
     # -- training step ------------------------------------------------------
 
-    def rows_per_piece(self, dtype: torch.dtype | None = None) -> int:
+    def rows_per_piece(self) -> int:
         """Rows of a batch processed at once so that a stacked activation stays small.
 
         An activation is (K, rows, width); kept under :data:`PIECE_BYTES` it
         stays in cache and in memory the allocator reuses, instead of fresh
         pages that fault on every step (DESIGN.md, "Training speed").
         """
-        itemsize = (
-            self._itemsize
-            if dtype is None
-            else torch.empty(0, dtype=dtype).element_size()
-        )
         widest = max(self.n_features, *self.hidden) + 1
-        return max(256, PIECE_BYTES // (self.n_members * widest * itemsize))
+        return max(256, PIECE_BYTES // (self.n_members * widest * self._itemsize))
 
     @torch.no_grad()
     def forward_backward(

@@ -67,8 +67,9 @@ class Optimizer(ABC):
         # state_dict() the same either way.
         self._flat = _flat_base(self.params)
         self._flat_state: dict[str, Tensor] = {}
-        #: The gradients last found to tile one vector, and that vector.
-        self._flat_grads: tuple[list[Tensor], Tensor] | None = None
+        #: The gradients last checked, and the vector they tile in the
+        #: parameters' layout (None if they do not).
+        self._flat_grads: tuple[list[Tensor], Tensor | None] | None = None
         if self._flat is not None:
             flat_params = self._flat
             self._flat_state = {
@@ -95,7 +96,7 @@ class Optimizer(ABC):
             return
         grads = [self.params[i].grad for i in chosen]
         if self._flat is not None and len(chosen) == len(self.params):
-            flat_grad = self._tiled_grads(grads)  # type: ignore[arg-type]
+            flat_grad = self._tiled_grads(grads, self._flat)  # type: ignore[arg-type]
             if flat_grad is not None:
                 self.update(
                     [self._flat],
@@ -109,8 +110,8 @@ class Optimizer(ABC):
         }
         self.update(params, grads, states)  # type: ignore[arg-type]
 
-    def _tiled_grads(self, grads: list[Tensor]) -> Tensor | None:
-        """The vector ``grads`` tile in the parameters' layout, or None.
+    def _tiled_grads(self, grads: list[Tensor], flat_params: Tensor) -> Tensor | None:
+        """The vector ``grads`` tile in the layout of the parameters, or None.
 
         Checked once for a given set of gradient tensors (StackedDANN keeps
         the same ones from step to step), not at every step.
@@ -121,13 +122,13 @@ class Optimizer(ABC):
         ):
             return cached[1]
         flat = _flat_base(grads)
-        if flat is None or any(
+        if flat is not None and any(
             g.stride() != p.stride()
             or g.storage_offset() - flat.storage_offset()
-            != p.storage_offset() - self._flat.storage_offset()  # type: ignore[union-attr]
+            != p.storage_offset() - flat_params.storage_offset()
             for g, p in zip(grads, self.params, strict=True)
         ):
-            return None
+            flat = None
         self._flat_grads = (list(grads), flat)
         return flat
 
