@@ -9,6 +9,7 @@ import pytest
 import torch
 from sklearn.metrics import log_loss
 
+from hepda import metrics
 from hepda.config import TrainConfig
 from hepda.data.events import EventTable, load_events
 from hepda.errors import DataError
@@ -84,6 +85,39 @@ def test_float32_responses_give_the_record_of_their_float64_values() -> None:
         s1.astype(np.float64), t1, s2.astype(np.float64), t2, TrainConfig()
     )
     assert row["significance"] == pytest.approx(full["significance"], rel=1e-9)
+
+
+def test_ks_of_small_tied_samples_equals_the_pooled_sort() -> None:
+    """The record's KS (one binary search) against metrics' (one pooled sort),
+    on samples where most responses are tied within and across the domains
+    and some background weights are negative (so F can step down)."""
+    rng = np.random.default_rng(31)
+    values = np.array([0.0, 0.2, 0.4, 0.6, 0.8, 1.0])
+    for _ in range(300):
+        tables, scores = [], []
+        for n in rng.integers(4, 30, 2):
+            label = np.r_[1, 1, np.zeros(n - 2, dtype=np.int8)].astype(np.int8)
+            weight = rng.uniform(0.5, 2.0, n)
+            weight[3:][rng.random(n - 3) < 0.2] *= -0.2
+            weight[2] = 0.4 * n  # keeps the background total positive
+            tables.append(
+                EventTable(
+                    features=np.zeros((n, 1), dtype=np.float32),
+                    feature_names=("x",),
+                    label=label,
+                    weight=weight,
+                    event_number=np.arange(n, dtype=np.int64),
+                )
+            )
+            scores.append(rng.choice(values[: rng.integers(1, 7)], n))
+        t1, t2 = tables
+        ones1, ones2 = np.ones(len(t1), bool), np.ones(len(t2), bool)
+        row = EpochRecord(t1, t2, ones1, ones2, TrainConfig())(*scores)
+        b1, b2 = t1.label == 0, t2.label == 0
+        ref, _ = metrics.ks_2samp_weighted(
+            scores[0][b1], scores[1][b2], t1.weight[b1], t2.weight[b2]
+        )
+        assert row["bias_ks"] == pytest.approx(ref, rel=1e-12, abs=1e-12)
 
 
 @pytest.mark.parametrize("case", ["random", "ties", "edges", "signed", "nan"])
