@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 import torch
 
 from hepda.config import TrainConfig
-from hepda.data.events import load_events
+from hepda.data.events import EventTable, load_events
 from hepda.errors import TrainingDiverged
 from hepda.model import BatchTargets
 from hepda.runs import train_run
@@ -77,6 +78,10 @@ def test_discriminator_modes_feed_the_promised_events(
 
     original = trainer.batch_targets
     events_s, events_t = trainer.train_events
+    # L_d weights: each domain's shown training weights scaled to mean 1
+    shown_train_s = domain_masks(mode, src.events.label, tgt.events.label)[0]
+    mean_s = float(src.weight_train[np.flatnonzero(shown_train_s & ~src.val)].mean())
+    mean_t = float(tgt.weight_train[events_t].mean())
 
     def spy(
         idx_s: torch.Tensor, idx_t: torch.Tensor, n_domain: int
@@ -101,6 +106,13 @@ def test_discriminator_modes_feed_the_promised_events(
         # the two domains carry equal numbers of events into L_d, its mean
         assert len(idx_t) == int(shown.sum())
         assert n_domain == int(shown.sum()) + len(idx_t)
+        torch.testing.assert_close(
+            t.coef_domain[:n_s][shown] * n_domain,
+            src.weight_train[ev_s[shown]] / mean_s,
+        )
+        torch.testing.assert_close(
+            t.coef_domain[n_s:] * n_domain, tgt.weight_train[ev_t] / mean_t
+        )
         seen_t.update(ev_t.tolist())
         labels_t.update(tgt.events.label[ev_t].tolist())
         return x, t
@@ -112,8 +124,35 @@ def test_discriminator_modes_feed_the_promised_events(
     # no validation event is ever used in training
     assert not src.val[list(seen_s)].any()
     assert not tgt.val[list(seen_t)].any()
-    expected_s, _expected_t = domain_masks(mode, src.events.label, tgt.events.label)
+    expected_s, expected_t = domain_masks(mode, src.events.label, tgt.events.label)
     assert seen_s == set(np.flatnonzero(expected_s & ~src.val).tolist())
+    # the target pool is exactly the training events the mode shows
+    np.testing.assert_array_equal(events_t, np.flatnonzero(expected_t & ~tgt.val))
+    assert seen_t <= set(events_t.tolist())
+
+
+@pytest.mark.parametrize("mode", ["source-background", "background"])
+def test_source_background_training_never_reads_target_labels(
+    toy_files: tuple[Path, Path], mode: str
+) -> None:
+    """With S2's labels shuffled, source-background trains the same weights
+    (only the validation metrics on S2, which need labels, change); the
+    background mode, which selects S2 events by label, does not."""
+    config = TrainConfig(epochs=2, batch_size=300, disc_mode=mode)  # type: ignore[arg-type]
+    src = load_events([str(toy_files[0])])
+    tgt = load_events([str(toy_files[1])])
+    shuffled = dataclasses.replace(
+        tgt, label=np.random.default_rng(1).permutation(tgt.label)
+    )
+
+    def weights(target: EventTable) -> dict[str, torch.Tensor]:
+        trainer = Trainer(config, prepare_data(src, target, config), [Member(1.0, 0)])
+        trainer.fit()
+        return trainer.model.state_dict()
+
+    a, b = weights(tgt), weights(shuffled)
+    same = all(torch.equal(a[k], b[k]) for k in a)
+    assert same == (mode == "source-background")
 
 
 def test_same_seed_same_history_other_seed_differs(

@@ -164,10 +164,13 @@ def prepare_data(
     ) -> DomainData:
         w_train = np.zeros(len(events))
         w_val = np.zeros(len(events))
+        # With source-background, S2 stands for data: training must not read
+        # its labels, so its events keep their physical weights, unbalanced.
+        blind = role == "target" and config.disc_mode == "source-background"
         w_train[~val] = training_weights(
             events.label[~val],
             events.weight[~val],
-            config.class_weights,
+            "raw" if blind else config.class_weights,
             f"{role} {events.origin}",
         )
         w_val[val] = training_weights(
