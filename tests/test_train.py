@@ -250,6 +250,45 @@ def test_diverged_member_does_not_disturb_the_others(
         assert row_stack == pytest.approx(row_alone, rel=1e-9, abs=1e-12)
 
 
+def test_weights_turned_nan_by_a_step_on_a_finite_loss_freeze_the_member(
+    toy_files: tuple[Path, Path],
+) -> None:
+    """The last step of epoch 2 leaves member 1's weights NaN while every loss
+    of that epoch was finite: the member is frozen where epoch 2 began."""
+    config = TrainConfig(epochs=3, batch_size=300)
+    src = load_events([str(toy_files[0])])
+    tgt = load_events([str(toy_files[1])])
+    trainer = Trainer(
+        config, prepare_data(src, tgt, config), [Member(1.0, 0), Member(1.0, 1)]
+    )
+    n_steps = -(-len(trainer.train_events[0]) // config.batch_size)
+    step = trainer.optimizer.step
+    calls = 0
+    starts: list[dict[str, torch.Tensor]] = []
+
+    def poisoning_step() -> None:
+        nonlocal calls
+        if calls % n_steps == 0:
+            starts.append(trainer.model.state_dict())
+        step()
+        calls += 1
+        if calls == 2 * n_steps:
+            trainer.model.weights[0][1, 0, 0] = float("nan")
+
+    trainer.optimizer.step = poisoning_step  # type: ignore[method-assign]
+    results = trainer.fit()
+    assert trainer.diverged_epoch == [None, 1]
+    assert not results[0].diverged and results[1].diverged
+    assert len(results[0].history) == 3 and len(results[1].history) == 1
+    for name, p in zip(
+        trainer.model.parameter_names(), trainer.model.parameters(), strict=True
+    ):
+        torch.testing.assert_close(p[1], starts[1][name][1], rtol=0, atol=0)
+    assert all(
+        math.isfinite(v) for v in results[1].metrics.values() if isinstance(v, float)
+    )
+
+
 def test_standardizer_matches_numpy_on_the_chosen_rows() -> None:
     from hepda.data.prepare import Standardizer
 

@@ -243,6 +243,12 @@ class StackedDANN:
                 raise ValueError(msg)
             p.copy_(state[name])
 
+    def finite_members(self) -> Tensor:
+        """(K,) bool: whether every weight and bias of each member is finite."""
+        k = self.n_members
+        finite = [torch.isfinite(b).view(k, -1).all(1) for b in self._blocks]
+        return torch.stack(finite).all(0)
+
     # -- forward ------------------------------------------------------------
 
     def _extract(self, x: Tensor) -> list[Tensor]:

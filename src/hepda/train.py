@@ -502,10 +502,19 @@ class Trainer:
             self.optimizer.step()
             sum_ly.add_(ly)
             sum_ld.add_(ld)
-        bad = ~(torch.isfinite(sum_ly) & torch.isfinite(sum_ld))
-        for m in torch.nonzero(bad).flatten().tolist():
+        # The weights too: a step on a finite loss can still leave them NaN
+        # (an infinite gradient), and the loss would show it only an epoch
+        # later, when the snapshot to go back to holds the NaN.
+        loss_ok = (torch.isfinite(sum_ly) & torch.isfinite(sum_ld)).cpu()
+        weights_ok = self.model.finite_members().cpu()
+        for m in torch.nonzero(~(loss_ok & weights_ok)).flatten().tolist():
             if self.active[m]:
-                self._mark_diverged(m, epoch, "its loss is not finite")
+                reason = (
+                    "its loss is not finite"
+                    if not loss_ok[m]
+                    else "its weights are not finite"
+                )
+                self._mark_diverged(m, epoch, reason)
         if not all(self.active):
             self._restore_frozen(start_state)
         n_steps = len(starts)
