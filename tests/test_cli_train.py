@@ -71,6 +71,7 @@ def test_run_directory_holds_every_output(run_dir: Path) -> None:
     assert config["hidden"] == [8, 6]
     assert config["features"] == ["f0", "f1", "f2", "f3", "f4"]
     assert config["source"][0].endswith("s1.parquet")
+    assert config["learning_rate"] == 1.0  # Adadelta's, resolved
 
     with (run_dir / "history.csv").open() as fh:
         rows = list(csv.DictReader(fh))

@@ -91,6 +91,18 @@ def test_lambda_and_dashes_spellings() -> None:
     assert config.to_dict()["lambda"] == 2.0
 
 
+def test_lr_is_the_learning_rate_key_too_and_one_key_is_given_once() -> None:
+    assert train_config_from_mapping({"lr": 0.5}).learning_rate == 0.5
+    assert train_config_from_mapping({"learning_rate": 0.5}).learning_rate == 0.5
+    with pytest.raises(ConfigError) as info:
+        train_config_from_mapping({"lr": 0.5, "learning_rate": 0.2, "epoch": 3})
+    text = str(info.value)
+    assert "lr and learning_rate: the same key twice" in text
+    assert "epoch: unknown key (did you mean 'epochs'?)" in text
+    with pytest.raises(ConfigError, match="disc_mode and disc-mode: the same key"):
+        train_config_from_mapping({"disc_mode": "all", "disc-mode": "all"})
+
+
 def test_fold_must_be_below_n_folds() -> None:
     with pytest.raises(
         ConfigError, match="fold: expected a fold below n_folds = 3, got 3"

@@ -108,8 +108,13 @@ def _external(name: str) -> str:
     return "lambda" if name == "lambda_" else name
 
 
+#: Keys that may also be spelt as their command-line option (``--lr``).
+_ALIASES = {"lr": "learning_rate"}
+
+
 def _internal(key: str) -> str:
-    return "lambda_" if key == "lambda" else key.replace("-", "_")
+    key = key.replace("-", "_")
+    return "lambda_" if key == "lambda" else _ALIASES.get(key, key)
 
 
 _ALLOWED_LITERALS: dict[str, tuple[str, ...]] = {
@@ -231,14 +236,20 @@ def train_config_from_mapping(
     """Build a :class:`TrainConfig` from plain data, reporting every problem at once.
 
     Keys use the external spelling (``lambda``, ``disc_mode``); dashes are
-    accepted for underscores. ``base`` supplies the values not given.
+    accepted for underscores, and ``lr`` for ``learning_rate``. ``base``
+    supplies the values not given.
     """
     base = base or TrainConfig()
     known = [_external(f.name) for f in fields(TrainConfig)]
     problems: list[str] = []
     changes: dict[str, Any] = {}
+    spelt: dict[str, str] = {}  # internal name -> the key that gave it
     for key, value in data.items():
         name = _internal(key)
+        if name in spelt:
+            problems.append(f"{spelt[name]} and {key}: the same key twice; keep one")
+            continue
+        spelt[name] = key
         if _external(name) not in known:
             problems.append(
                 f"{key}: unknown key{did_you_mean(key, known)}; "

@@ -163,7 +163,10 @@ class RunResult:
 def run_config_dict(
     config: TrainConfig, source: Sequence[str], target: Sequence[str]
 ) -> dict[str, Any]:
-    return {"source": list(source), "target": list(target), **config.to_dict()}
+    """config.toml of a run: the inputs, then every key, the learning rate
+    resolved (left out, it would follow the optimizer's default)."""
+    resolved = {**config.to_dict(), "learning_rate": config.lr}
+    return {"source": list(source), "target": list(target), **resolved}
 
 
 def train_run(
@@ -222,7 +225,8 @@ def train_run(
     if result.diverged:
         msg = (
             f"training diverged in epoch {result.diverged_epoch} "
-            "(the loss became NaN or infinite, or the classifier saturated: "
+            "(the loss or the weights became NaN or infinite, or the classifier "
+            "saturated: "
             "every event got the same response); "
             f"the model of epoch {len(result.history)} is kept in "
             f"{out_dir / CHECKPOINT_FILE} and metrics.json says diverged = true. "
