@@ -19,12 +19,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
-import tomllib
 import torch
 from click.testing import CliRunner, Result
 from sklearn.metrics import roc_auc_score
 
 from hepda.cli import main
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:
+    import tomli as tomllib
 
 pytestmark = pytest.mark.slow
 

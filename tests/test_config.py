@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -58,8 +59,10 @@ def test_any_mapping_gives_a_config_or_a_config_error(data: dict[str, object]) -
 
 
 def read_toml_text(text: str) -> dict[str, object]:
-    import tomllib
-
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:
+        import tomli as tomllib
     return tomllib.loads(text)
 
 

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from hepda.config import TrainConfig
+from hepda.config import TrainConfig, read_toml
 from hepda.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -152,9 +152,7 @@ def table1_row(run_dir: Path) -> dict[str, Any]:
     Accuracy and AUC are those on S2, the generator the label loss never saw,
     as in the paper's table; AUC on S1 and the background shift stand beside.
     """
-    import tomllib
-
-    config = tomllib.loads((run_dir / "config.toml").read_text())
+    config = read_toml(run_dir / "config.toml")
     m = json.loads((run_dir / "metrics.json").read_text())
     return {
         "run": run_dir.name,
