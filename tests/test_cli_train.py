@@ -588,3 +588,51 @@ def test_bad_input_never_replaces_an_existing_scan(
     again = CliRunner().invoke(main, [*base, "--features", "f0,nope", "--overwrite"])
     assert again.exit_code == 2 and "nope" in again.output
     assert (out / "scan.csv").read_bytes() == before
+
+
+def test_column_names_from_the_config_file(
+    toy_files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """label_column, weight_column and event_number_column rename the columns
+    of fixed meaning; the renamed weights and labels reach scores.parquet."""
+    renames = {"label": "is_signal", "weight": "xsec_w", "event_number": "evt"}
+    paths = []
+    for i, path in enumerate(toy_files):
+        table = pq.read_table(path)
+        table = table.rename_columns([renames.get(c, c) for c in table.column_names])
+        paths.append(tmp_path / f"renamed{i}.parquet")
+        pq.write_table(table, paths[-1])
+    config = tmp_path / "cols.toml"
+    config.write_text(
+        'label_column = "is_signal"\nweight_column = "xsec_w"\n'
+        'event_number_column = "evt"\nfeatures = ["f0", "f1", "f2", "f3", "f4"]\n'
+    )
+    code, output = _train(
+        (paths[0], paths[1]), tmp_path / "run", "--config", str(config)
+    )
+    assert code == 0, output
+    scores = pq.read_table(tmp_path / "run" / "scores.parquet").to_pandas()
+    source = pq.read_table(paths[0]).to_pandas().set_index("evt")
+    mine = scores[scores["domain"] == "source"].set_index("event_number")
+    assert len(mine) == len(source)
+    np.testing.assert_array_equal(
+        mine["label"], source.loc[mine.index, "is_signal"].to_numpy()
+    )
+    np.testing.assert_allclose(mine["weight"], source.loc[mine.index, "xsec_w"])
+    # without the keys, the renamed label column is not found, and is named
+    code, output = _train((paths[0], paths[1]), tmp_path / "run2")
+    assert code == 2 and "Traceback" not in output
+    assert "has no label column 'label'" in output and "label_column" in output
+
+
+def test_a_diverged_run_exits_2_with_the_reason(
+    toy_files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    out = tmp_path / "run"
+    code, output = _train(
+        toy_files, out, "--optimizer", "nesterov", "--lr", "1e6", "--lambda", "5"
+    )
+    assert code == 2
+    assert "diverged in epoch" in output and "smaller lambda" in output
+    assert "Traceback" not in output
+    assert json.loads((out / "metrics.json").read_text())["diverged"] is True

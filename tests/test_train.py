@@ -305,3 +305,73 @@ def test_standardizer_matches_numpy_on_the_chosen_rows() -> None:
     assert std.scale_[3] == 1.0
     by_index = Standardizer.fit(x, w, rows=np.flatnonzero(rows))
     np.testing.assert_array_equal(by_index.mean_, std.mean_)
+
+
+def _table_with(
+    rng: np.random.Generator, n: int, weight: np.ndarray, start: int = 0
+) -> EventTable:
+    return EventTable(
+        features=rng.normal(size=(n, 3)).astype(np.float32),
+        feature_names=("a", "b", "c"),
+        label=np.arange(n) % 2,
+        weight=weight,
+        event_number=rng.permutation(np.arange(start, start + n)),
+    )
+
+
+def test_split_by_event_number_is_the_fold_whatever_the_row_order() -> None:
+    rng = np.random.default_rng(4)
+    src = _table_with(rng, 600, np.ones(600))
+    tgt = _table_with(rng, 600, np.ones(600), start=5000)
+    config = TrainConfig(split="event_number", n_folds=4, fold=1)
+    data = prepare_data(src, tgt, config)
+    for domain, events in ((data.source, src), (data.target, tgt)):
+        np.testing.assert_array_equal(domain.val, events.event_number % 4 == 1)
+    # the same events are validation after the rows are shuffled
+    order = rng.permutation(600)
+    shuffled = prepare_data(src.take(order), tgt, config)
+    assert set(src.take(order).event_number[shuffled.source.val]) == set(
+        src.event_number[data.source.val]
+    )
+
+
+def test_random_split_is_66_34_and_follows_the_data_seed() -> None:
+    rng = np.random.default_rng(5)
+    src = _table_with(rng, 1000, np.ones(1000))
+    tgt = _table_with(rng, 700, np.ones(700))
+    a = prepare_data(src, tgt, TrainConfig(data_seed=1))
+    b = prepare_data(src, tgt, TrainConfig(data_seed=1, seed=9))
+    c = prepare_data(src, tgt, TrainConfig(data_seed=2))
+    assert a.source.val.sum() == 340 and a.target.val.sum() == 238
+    np.testing.assert_array_equal(a.source.val, b.source.val)
+    assert not np.array_equal(a.source.val, c.source.val)
+    # standardised with the source training events' weighted statistics only
+    x = src.features[~a.source.val].astype(np.float64)
+    mean = x.mean(axis=0)
+    np.testing.assert_allclose(a.standardizer.mean_, mean, rtol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["balanced", "raw"])
+def test_training_weights_balance_the_classes_and_keep_negative_weights(
+    mode: str,
+) -> None:
+    rng = np.random.default_rng(6)
+    n = 900
+    weight = rng.uniform(0.1, 3.0, n)
+    weight[::7] *= -0.5  # NLO-style negative weights
+    weight[np.arange(n) % 2 == 1] *= 0.01  # signal (odd rows) with tiny weights
+    src = _table_with(rng, n, weight)
+    tgt = _table_with(rng, n, np.ones(n))
+    data = prepare_data(src, tgt, TrainConfig(class_weights=mode))  # type: ignore[arg-type]
+    train = ~data.source.val
+    w = data.source.weight_train.numpy()[train]
+    phys, signal = weight[train], src.label[train] == 1
+    assert w.mean() == pytest.approx(1.0)
+    if mode == "balanced":  # equal class totals, each class scaled as a whole
+        assert w[signal].sum() == pytest.approx(w[~signal].sum())
+        for cls in (signal, ~signal):
+            np.testing.assert_allclose(w[cls] / phys[cls], w[cls][0] / phys[cls][0])
+    else:  # the physical weights, scaled to mean 1
+        np.testing.assert_allclose(w / phys, w[0] / phys[0])
+        assert w[signal].sum() < 0.05 * w[~signal].sum()
+    assert (w[phys < 0] < 0).all()  # negative weights stay negative
