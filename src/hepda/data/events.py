@@ -231,7 +231,8 @@ def _check_schema(
         msg = (
             f"{where} has no label column {columns.label!r}"
             f"{nearest_names(columns.label, names)}; every input needs a 0/1 label "
-            f"(1 signal, 0 background); add it, or set the label column name "
+            "(1 signal, 0 background); add it, or name the column that holds "
+            "it (label_column in the config file, ColumnNames in Python) "
             f"(its columns are {', '.join(repr(n) for n in names[:12])}"
             f"{', ...' if len(names) > 12 else ''})"
         )
