@@ -634,5 +634,7 @@ def test_a_diverged_run_exits_2_with_the_reason(
     )
     assert code == 2
     assert "diverged in epoch" in output and "smaller lambda" in output
+    # the summary of the kept model comes first
+    assert f"hepda train: {out} (diverged)" in output and "AUC on S1" in output
     assert "Traceback" not in output
     assert json.loads((out / "metrics.json").read_text())["diverged"] is True

@@ -9,7 +9,8 @@ exit status 2, without a traceback; anything else is a bug in hepda.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 
 class HepdaError(Exception):
@@ -33,7 +34,15 @@ class RunDirectoryError(HepdaError, FileExistsError):
 
 
 class TrainingDiverged(HepdaError, FloatingPointError):
-    """The loss became NaN or infinite; the last good checkpoint was kept."""
+    """The loss or the weights became NaN or infinite, or the classifier
+    saturated; the last good checkpoint was kept.
+
+    ``metrics`` holds the metrics written for that checkpoint, when there are.
+    """
+
+    def __init__(self, message: str, metrics: Mapping[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.metrics = dict(metrics or {})
 
 
 class MissingDependencyError(HepdaError, ImportError):

@@ -232,7 +232,7 @@ def train_run(
             f"{out_dir / CHECKPOINT_FILE} and metrics.json says diverged = true. "
             "A smaller lambda or learning rate usually helps"
         )
-        raise TrainingDiverged(msg)
+        raise TrainingDiverged(msg, result.metrics)
     return RunResult(out_dir, result, config)
 
 

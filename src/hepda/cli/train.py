@@ -15,7 +15,7 @@ from hepda.cli._common import (
     shared_options,
 )
 from hepda.config import TrainConfig, read_toml, train_config_from_mapping
-from hepda.errors import ConfigError
+from hepda.errors import ConfigError, TrainingDiverged
 
 # option name -> configuration key; options left unset keep the file's or default value
 _OPTION_KEYS = {
@@ -105,6 +105,12 @@ def progress_callback(total: int, enabled: bool) -> Any:
 
     update.close = bar.close  # type: ignore[attr-defined]
     return update
+
+
+def _diverged_summary(exc: TrainingDiverged, out: Path) -> None:
+    """The summary of the kept model, before the error says why training stopped."""
+    if exc.metrics:
+        echo_table(summary_rows(exc.metrics), f"hepda train: {out} (diverged)")
 
 
 def summary_rows(metrics: dict[str, Any]) -> list[tuple[str, str]]:
@@ -232,6 +238,10 @@ def command(
         except KeyboardInterrupt:
             bar.close()
             _interrupted(resume)
+        except TrainingDiverged as exc:
+            bar.close()
+            _diverged_summary(exc, resume)
+            raise
         finally:
             bar.close()
         echo_table(
@@ -253,6 +263,10 @@ def command(
     except KeyboardInterrupt:
         bar.close()
         _interrupted(out)
+    except TrainingDiverged as exc:
+        bar.close()
+        _diverged_summary(exc, out)
+        raise
     finally:
         bar.close()
     echo_table(summary_rows(result.result.metrics), f"hepda train: {out}")
