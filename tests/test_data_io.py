@@ -557,3 +557,30 @@ def test_docstring_examples() -> None:
     result = doctest.testmod(dio)
     assert result.attempted >= 3
     assert result.failed == 0
+
+
+def test_replacing_directory_swaps_on_success_and_keeps_the_old_on_failure(
+    tmp_path: Path,
+) -> None:
+    from hepda._atomic import replacing_directory
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "old.txt").write_text("old")
+
+    def interrupted_run() -> None:
+        with replacing_directory(out) as staging:
+            (staging / "new.txt").write_text("half")
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        interrupted_run()
+    assert [p.name for p in out.iterdir()] == ["old.txt"]
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]  # nothing left behind
+    with replacing_directory(out) as staging:
+        (staging / "new.txt").write_text("new")
+    assert [p.name for p in out.iterdir()] == ["new.txt"]
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+    with replacing_directory(tmp_path / "fresh") as staging:
+        (staging / "a").write_text("a")
+    assert (tmp_path / "fresh" / "a").read_text() == "a"

@@ -670,7 +670,9 @@ def test_weighted_ks_matches_scipy_for_unit_weights() -> None:
 
 @pytest.mark.slow
 def test_cli_writes_the_benchmark(
-    samples: dict[str, tuple[pa.Table, SampleStats]], tmp_path: Path
+    samples: dict[str, tuple[pa.Table, SampleStats]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from hepda.cli import main
 
@@ -730,6 +732,28 @@ def test_cli_writes_the_benchmark(
     again = CliRunner().invoke(main, [*args, "--no-plot", "--overwrite"])
     assert again.exit_code == 0, again.output
 
+    # A failed --overwrite leaves the earlier output as it was, and no debris:
+    # an unreachable scheduler, found before anything is written ...
+    before = sorted(p.relative_to(out) for p in out.rglob("*"))
+    s1_bytes = (out / "s1.parquet").read_bytes()
+    bad = CliRunner().invoke(
+        main, [*args, "--overwrite", "--scheduler", "tcp://127.0.0.1:1"]
+    )
+    assert bad.exit_code == 2 and "cannot reach the Dask scheduler" in bad.output
+    # ... and a failure while the tables are written
+    from hepda.errors import DataError
+    from hepda.simulate import benchmark
+
+    def fail(*a: object, **k: object) -> None:
+        raise DataError("disk full (simulated)")
+
+    monkeypatch.setattr(benchmark, "_write_benchmark", fail)
+    bad = CliRunner().invoke(main, [*args, "--no-plot", "--overwrite"])
+    assert bad.exit_code == 2 and "disk full" in bad.output
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
+    assert (out / "s1.parquet").read_bytes() == s1_bytes
+    assert [p.name for p in tmp_path.iterdir()] == ["bench"]
+
 
 @pytest.mark.slow
 def test_root_output_reads_back_with_uproot(
@@ -777,6 +801,7 @@ def test_cache_only_benchmark_is_reused(
         (["--setups", "s1,wimpy"], "unknown generator setup 'wimpy'"),
         (["--btag-eff", "0.7,x,1"], "three numbers"),
         (["--btag-eff", "0.7,1/9,0"], "light jets must be in"),
+        (["--scheduler", "notanaddress"], "cannot reach the Dask scheduler"),
     ],
 )
 def test_cli_reports_bad_options(

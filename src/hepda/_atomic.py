@@ -63,3 +63,35 @@ def atomic_directory(path: str | os.PathLike[str]) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+@contextmanager
+def replacing_directory(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield an empty temporary directory beside ``path``; on success it
+    becomes ``path``, replacing whatever was there.
+
+    On any failure (an exception, Ctrl-C) the temporary directory is removed
+    and ``path`` is left as it was: an earlier output survives a run that
+    fails, and no half-written output appears.
+    """
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.new.", dir=final.parent))
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    old = final.with_name(f".{final.name}.old.{uuid.uuid4().hex[:8]}")
+    had_old = final.exists()
+    if had_old:
+        final.rename(old)
+    try:
+        tmp.rename(final)
+    except OSError:
+        if had_old:
+            old.rename(final)
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if had_old:
+        shutil.rmtree(old, ignore_errors=True)

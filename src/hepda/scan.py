@@ -36,6 +36,7 @@ from typing import Any, cast, get_args
 import numpy as np
 
 from hepda._atomic import write_text
+from hepda._dask import connect
 from hepda.config import (
     DiscMode,
     OptimizerName,
@@ -586,28 +587,6 @@ def _run_processes(
         pool.terminate()
 
 
-def _dask_client(scheduler: Any) -> tuple[Any, bool]:
-    """A distributed.Client for an address, a Client, or a cluster object."""
-    distributed = _require_distributed()
-    if isinstance(scheduler, distributed.Client):
-        return scheduler, False
-    address = getattr(scheduler, "scheduler_address", scheduler)
-    if not isinstance(address, str) or not address:
-        msg = (
-            "scheduler: expected a Dask scheduler address such as tcp://host:8786, a "
-            f"distributed.Client or a cluster object, got {scheduler!r}"
-        )
-        raise ConfigError(msg)
-    try:
-        return distributed.Client(address, timeout="30s"), True
-    except OSError as exc:
-        msg = (
-            f"cannot reach the Dask scheduler at {address!r}: {exc}; start it "
-            "(dask scheduler, or a dask-jobqueue cluster) and pass its address"
-        )
-        raise ConfigError(msg) from None
-
-
 def _require_distributed() -> Any:
     from hepda._extras import require
 
@@ -621,7 +600,7 @@ def _run_dask(
     on_result: Callable[[dict[str, Any]], None],
 ) -> None:
     distributed = _require_distributed()
-    client, owned = _dask_client(scheduler)
+    client, owned = connect(scheduler, "send scan blocks to a Dask cluster")
     token = os.urandom(4).hex()
     futures = [
         client.submit(

@@ -30,11 +30,21 @@ def parse_int_list(text: str, option: str) -> tuple[int, ...]:
 
 
 def prepare_out_dir(path: Path, overwrite: bool, marker: str) -> None:
-    """Make sure ``path`` can receive a new run.
+    """Make sure ``path`` can receive a new run: check it, then empty it.
+
+    See :func:`check_out_dir`.
+    """
+    if check_out_dir(path, overwrite, marker):
+        shutil.rmtree(path)
+    path.mkdir(parents=True, exist_ok=True)
+
+
+def check_out_dir(path: Path, overwrite: bool, marker: str) -> bool:
+    """Whether ``path`` holds an earlier output to replace; raise if it may not.
 
     An existing non-empty directory is only replaced with ``--overwrite``,
     and only if it holds ``marker`` (a file hepda writes), so a typo in
-    ``--out`` never deletes someone's data.
+    ``--out`` never deletes someone's data. Nothing is changed on disk.
     """
     if path.exists() and not path.is_dir():
         msg = f"--out {str(path)!r} is a file; give a directory path"
@@ -52,8 +62,8 @@ def prepare_out_dir(path: Path, overwrite: bool, marker: str) -> None:
                 f"output (no {marker}); remove it by hand if you really mean it"
             )
             raise RunDirectoryError(msg)
-        shutil.rmtree(path)
-    path.mkdir(parents=True, exist_ok=True)
+        return True
+    return False
 
 
 def inputs_and_out(

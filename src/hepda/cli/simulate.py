@@ -9,7 +9,9 @@ from pathlib import Path
 
 import click
 
-from hepda.cli._common import echo_table, prepare_out_dir
+from hepda._atomic import replacing_directory
+from hepda._dask import connect
+from hepda.cli._common import check_out_dir, echo_table
 
 
 def _cores() -> int:
@@ -150,17 +152,29 @@ def command(
         chunk_size=chunk_size,
     )
 
-    prepare_out_dir(out, overwrite, SUMMARY_FILE)
-    paths = build_benchmark(
-        out,
-        config,
-        workers=workers or _cores(),
-        scheduler=scheduler,
-        fmt=fmt,  # type: ignore[arg-type]
-        progress=not no_progress,
-        cache=not no_cache,
-        plot=not no_plot,
-    )
+    # Everything that can be checked is checked before any file is touched;
+    # the tables are then written to a directory beside --out that replaces
+    # it only when all is written, so an earlier output survives a failure.
+    check_out_dir(out, overwrite, SUMMARY_FILE)
+    client = None
+    if scheduler is not None:
+        client, _ = connect(scheduler, "run simulation chunks on a Dask cluster")
+    try:
+        with replacing_directory(out) as staging:
+            written = build_benchmark(
+                staging,
+                config,
+                workers=workers or _cores(),
+                scheduler=client,
+                fmt=fmt,  # type: ignore[arg-type]
+                progress=not no_progress,
+                cache=not no_cache,
+                plot=not no_plot,
+            )
+    finally:
+        if client is not None:
+            client.close()
+    paths = written.moved(staging, out)
 
     summary = json.loads(paths.summary.read_text(encoding="utf-8"))
     rows = [

@@ -54,6 +54,24 @@ class BenchmarkPaths:
     variables_plot: Path | None
     summary: Path
 
+    def moved(self, old: Path, new: Path) -> BenchmarkPaths:
+        """The same files after the directory ``old`` was renamed ``new``."""
+
+        def move(path: Path) -> Path:
+            return new / path.relative_to(old)
+
+        return BenchmarkPaths(
+            root=move(self.root),
+            s1=move(self.s1),
+            s2=move(self.s2),
+            objects={k: move(v) for k, v in self.objects.items()},
+            features={k: move(v) for k, v in self.features.items()},
+            variables_plot=None
+            if self.variables_plot is None
+            else move(self.variables_plot),
+            summary=move(self.summary),
+        )
+
 
 def _layout(root: Path, config: SimulationConfig, fmt: Format) -> BenchmarkPaths:
     names = [s.name for s in config.samples()]
@@ -72,7 +90,7 @@ def generate_samples(
     config: SimulationConfig,
     *,
     workers: int = 1,
-    scheduler: str | None = None,
+    scheduler: Any = None,
     progress: bool = True,
     cache: bool = True,
 ) -> dict[str, tuple[pa.Table, SampleStats]]:
@@ -115,7 +133,7 @@ def build_benchmark(
     config: SimulationConfig,
     *,
     workers: int = 1,
-    scheduler: str | None = None,
+    scheduler: Any = None,
     fmt: Format = "parquet",
     progress: bool = True,
     cache: bool = True,
@@ -129,7 +147,8 @@ def build_benchmark(
             (``cache_root()/benchmarks/<key>``) and reuses it when present.
         config: what to generate.
         workers: local processes (one thread each) running chunks.
-        scheduler: address of a Dask scheduler; its workers run the chunks.
+        scheduler: a Dask scheduler address, ``distributed.Client`` or
+            cluster object; its workers run the chunks.
         fmt: ``"parquet"`` or ``"root"`` (TTrees) for every table.
         progress: show a progress bar on stderr (only on a terminal).
         cache: reuse and store generated samples in the cache.

@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from hepda._extras import require
+from hepda._dask import connect
 from hepda.errors import ConfigError
 from hepda.simulate._worker import single_thread_worker
 from hepda.simulate.config import SampleSpec
@@ -54,9 +54,7 @@ class _InlineExecutor(Executor):
 
 
 @contextmanager
-def open_executor(
-    workers: int, scheduler: str | None
-) -> Iterator[tuple[Executor, int]]:
+def open_executor(workers: int, scheduler: Any) -> Iterator[tuple[Executor, int]]:
     """An executor and its number of parallel slots.
 
     ``scheduler`` (a Dask scheduler address) wins over ``workers``; one
@@ -64,15 +62,16 @@ def open_executor(
     thread each (threads x processes must not exceed the cores).
     """
     if scheduler is not None:
-        distributed = require("distributed", "run simulation chunks on a Dask cluster")
-        client = distributed.Client(scheduler)
+        client, owned = connect(scheduler, "run simulation chunks on a Dask cluster")
         try:
             info = client.scheduler_info()
             slots = sum(w.get("nthreads", 1) for w in info.get("workers", {}).values())
-            log.info("Dask cluster at %s with %d worker threads", scheduler, slots)
+            address = info.get("address", scheduler)
+            log.info("Dask cluster at %s with %d worker threads", address, slots)
             yield client.get_executor(pure=False), max(slots, 1)
         finally:
-            client.close()
+            if owned:
+                client.close()
     elif workers == 1:
         yield _InlineExecutor(), 1
     elif workers > 1:
@@ -136,7 +135,7 @@ def run_samples(
     specs: Sequence[SampleSpec],
     *,
     workers: int = 1,
-    scheduler: str | None = None,
+    scheduler: Any = None,
     progress: bool = True,
 ) -> dict[str, list[ChunkResult]]:
     """Generate every sample; returns its chunks in order (the prefix used)."""
