@@ -276,6 +276,34 @@ def test_members_equal_separate_train_runs(
     assert rows[0]["auc_s1"] != rows[2]["auc_s1"]
 
 
+def test_blocks_of_other_discriminator_modes_in_one_process_do_not_mix(
+    samples: tuple[list[str], list[str]], tmp_path: Path
+) -> None:
+    """source-background prepares S2 without its labels; a block of it that
+    follows a background block in the same process must not reuse that
+    block's prepared data."""
+    grid = ScanGrid(
+        lambdas=(0.8,), hidden=((8, 4),), disc_modes=("background", "source-background")
+    )
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(hepda.scan, "write_scan_plots", _no_plots)
+        run_scan(*samples, grid, BASE, tmp_path / "scan", stack=1, progress=False)
+    table = read_scan(tmp_path / "scan")
+    (member,) = [
+        m
+        for b in plan_scan(grid, BASE, stack=1)
+        for m in b.members
+        if m.disc_mode == "source-background"
+    ]
+    run_dir = tmp_path / "solo"
+    run_dir.mkdir()
+    train_run(*samples, member_config(BASE, member, grid.folds), run_dir)
+    solo = json.loads((run_dir / "metrics.json").read_text())
+    i = list(table["disc_mode"]).index("source-background")
+    for key in ("auc_s1", "auc_s2", "significance", "proxy_a_distance_features"):
+        np.testing.assert_allclose(table[key][i], solo[key], rtol=1e-9, err_msg=key)
+
+
 def test_diverged_member_is_frozen_and_the_others_go_on(
     samples: tuple[list[str], list[str]],
     tmp_path: Path,

@@ -396,7 +396,7 @@ def run_block(
     import torch
 
     from hepda.runs import load_domains
-    from hepda.train import Member, Trainer, prepare_data
+    from hepda.train import Member, Trainer, data_settings, prepare_data
 
     started = time.perf_counter()
     if spec.get("threads"):
@@ -412,17 +412,7 @@ def run_block(
             local.domains = (src, tgt)
     config = config.replace(features=tuple(src.feature_names))
 
-    # The split and standardisation depend on these settings only.
-    key = (
-        config.split,
-        config.val_fraction,
-        config.n_folds,
-        config.fold,
-        config.data_seed,
-        config.class_weights,
-        config.device,
-        config.dtype,
-    )
+    key = data_settings(config)
     if local is not None and key in local.prepared:
         data = local.prepared[key]
     else:

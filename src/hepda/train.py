@@ -107,6 +107,22 @@ class PreparedData:
     feature_names: tuple[str, ...]
 
 
+def data_settings(config: TrainConfig) -> tuple[object, ...]:
+    """The settings :func:`prepare_data` reads: configurations that agree on
+    them can share its result (a scan reuses it from block to block)."""
+    return (
+        config.split,
+        config.val_fraction,
+        config.n_folds,
+        config.fold,
+        config.data_seed,
+        config.class_weights,
+        config.disc_mode == "source-background",  # S2's weights then ignore labels
+        config.device,
+        config.dtype,
+    )
+
+
 def prepare_data(
     source: EventTable, target: EventTable, config: TrainConfig
 ) -> PreparedData:
