@@ -638,3 +638,43 @@ def test_a_diverged_run_exits_2_with_the_reason(
     assert f"hepda train: {out} (diverged)" in output and "AUC on S1" in output
     assert "Traceback" not in output
     assert json.loads((out / "metrics.json").read_text())["diverged"] is True
+
+
+def test_evaluate_never_replaces_a_training_run(
+    run_dir: Path, toy_files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    import shutil
+
+    victim = tmp_path / "victim"
+    shutil.copytree(run_dir, victim)
+    before = sorted(p.name for p in victim.iterdir())
+    argv = ["evaluate", "--run", str(run_dir), "--source", str(toy_files[0])]
+    argv += ["--target", str(toy_files[1]), "--out", str(victim), "--overwrite"]
+    result = CliRunner().invoke(main, argv)
+    assert result.exit_code == 2
+    assert "holds a training run (checkpoint.pt)" in result.output
+    assert sorted(p.name for p in victim.iterdir()) == before
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--data-seed", str(10**15)], "data_seed: expected an integer"),
+        (["--val-fraction", "0.999"], "the training events hold only label(s)"),
+    ],
+)
+def test_train_overwrite_with_a_bad_setting_keeps_the_earlier_run(
+    run_dir: Path,
+    toy_files: tuple[Path, Path],
+    tmp_path: Path,
+    extra: list[str],
+    message: str,
+) -> None:
+    import shutil
+
+    earlier = tmp_path / "earlier"
+    shutil.copytree(run_dir, earlier)
+    before = {p.name: p.read_bytes() for p in earlier.iterdir()}
+    code, output = _train(toy_files, earlier, "--overwrite", *extra)
+    assert code == 2 and message in output and "Traceback" not in output
+    assert {p.name: p.read_bytes() for p in earlier.iterdir()} == before

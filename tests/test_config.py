@@ -161,3 +161,26 @@ def test_random_config_files_never_crash_the_command(
         import shutil
 
         shutil.rmtree(out)
+
+
+def test_seeds_and_numbers_out_of_range_are_named_together() -> None:
+    with pytest.raises(ConfigError) as info:
+        train_config_from_mapping(
+            {
+                "data_seed": 10**15,
+                "seed": -1,
+                "lambda": float("inf"),
+                "learning_rate": float("nan"),
+                "significance": {"cut": float("inf")},
+                "epochs": -1,
+                "fold": 5,
+                "device": "gpu",
+            }
+        )
+    text = str(info.value)
+    assert text.startswith("8 problem(s)")
+    for key in ("data_seed", "seed", "lambda", "learning_rate", "significance.cut"):
+        assert f"\n  {key}: expected" in text, key
+    assert "fold: expected a fold below n_folds = 3, got 5" in text
+    assert "device" in text
+    assert train_config_from_mapping({"seed": 2**32 - 1}).seed == 2**32 - 1

@@ -505,3 +505,31 @@ def test_cli_reports_missing_out(samples: tuple[list[str], list[str]]) -> None:
     )
     assert bad.exit_code == 2
     assert "start:stop:count" in bad.output
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (["--stack", "0"], "stack: expected a positive number"),
+        (["--folds", "500"], "validation events hold only label(s)"),
+        (["--scheduler", "http://127.0.0.1:1"], "cannot reach the Dask scheduler"),
+        (["--workers", "2", "--scheduler", "tcp://127.0.0.1:1"], "not both"),
+    ],
+)
+def test_cli_overwrite_with_a_bad_setting_keeps_the_earlier_scan(
+    samples: tuple[list[str], list[str]],
+    tmp_path: Path,
+    option: list[str],
+    message: str,
+) -> None:
+    out = tmp_path / "scan"
+    out.mkdir()
+    (out / "scan.toml").write_text("# an earlier scan\n")
+    (out / "scan.csv").write_text("member\n0\n")
+    args = ["scan", "--source", samples[0][0], "--target", samples[1][0]]
+    args += ["--out", str(out), "--overwrite", "--epochs", "1", *option]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output
+    assert sorted(p.name for p in out.iterdir()) == ["scan.csv", "scan.toml"]
+    assert (out / "scan.csv").read_text() == "member\n0\n"

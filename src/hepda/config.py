@@ -9,6 +9,7 @@ allowed, and a suggestion for a near-miss key.
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import sys
 from collections.abc import Mapping
@@ -169,7 +170,18 @@ def _check_value(key: str, value: Any, problems: list[str]) -> Any:
             return value
         bad("a positive integer")
         return value
-    if name in {"seed", "data_seed", "fold"}:
+    if name in {"seed", "data_seed"}:
+        # Seeds feed 64-bit generator seeds (data_seed times 100003 plus the
+        # epoch); 2^32 seeds are more than any scan needs.
+        if (
+            isinstance(value, int)
+            and not isinstance(value, bool)
+            and 0 <= value < 2**32
+        ):
+            return value
+        bad("an integer from 0 to 4294967295")
+        return value
+    if name == "fold":
         if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
             return value
         bad("a non-negative integer")
@@ -178,17 +190,19 @@ def _check_value(key: str, value: Any, problems: list[str]) -> Any:
         if (
             isinstance(value, int | float)
             and not isinstance(value, bool)
-            and value >= 0
+            and 0 <= value < math.inf
         ):
             return float(value)
-        bad("a non-negative number")
+        bad("a finite non-negative number")
         return value
     if name == "learning_rate":
         if value is None or (
-            isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+            isinstance(value, int | float)
+            and not isinstance(value, bool)
+            and 0 < value < math.inf
         ):
             return None if value is None else float(value)
-        bad("a positive number")
+        bad("a finite positive number")
         return value
     if name == "val_fraction":
         if (
@@ -217,7 +231,11 @@ def _check_value(key: str, value: Any, problems: list[str]) -> Any:
                     f"{did_you_mean(sub, allowed_keys)}; "
                     f"allowed: {', '.join(allowed_keys)}"
                 )
-            elif not isinstance(v, int | float) or isinstance(v, bool) or v <= 0:
+            elif (
+                not isinstance(v, int | float)
+                or isinstance(v, bool)
+                or not 0 < v < math.inf
+            ):
                 problems.append(
                     f"significance.{sub}: expected a positive number, got {v!r}"
                 )
@@ -258,21 +276,21 @@ def train_config_from_mapping(
             continue
         changes[name] = _check_value(_external(name), value, problems)
 
-    if not problems:
-        config = dataclasses.replace(base, **changes)
-        if config.fold >= config.n_folds:
-            problems.append(
-                f"fold: expected a fold below n_folds = {config.n_folds}, "
-                f"got {config.fold}"
-            )
-        device_problem = _device_problem(config.device)
-        if device_problem:
-            problems.append(device_problem)
+    # Checks across keys, reported with the others (values of the wrong
+    # type were reported above and are skipped here).
+    fold = changes.get("fold", base.fold)
+    n_folds = changes.get("n_folds", base.n_folds)
+    if isinstance(fold, int) and isinstance(n_folds, int) and fold >= n_folds >= 1:
+        problems.append(f"fold: expected a fold below n_folds = {n_folds}, got {fold}")
+    device = changes.get("device", base.device)
+    device_problem = _device_problem(device) if isinstance(device, str) else None
+    if device_problem:
+        problems.append(device_problem)
     if problems:
         listing = "\n  ".join(problems)
         msg = f"{len(problems)} problem(s) in the {origin}:\n  {listing}"
         raise ConfigError(msg)
-    return config
+    return dataclasses.replace(base, **changes)
 
 
 def _device_problem(device: str) -> str | None:

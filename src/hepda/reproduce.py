@@ -221,7 +221,7 @@ def reproduce(
     *,
     scale: Scale = "quick",
     workers: int | None = None,
-    scheduler: str | None = None,
+    scheduler: Any = None,
     seed: int = 1,
     progress: bool = True,
     settings: ScaleSettings | None = None,
@@ -244,6 +244,9 @@ def reproduce(
         msg = f"--scale: expected one of {', '.join(SCALES)}, got {scale!r}"
         raise ConfigError(msg)
     settings = settings or SCALES[scale]
+    if workers is not None and (isinstance(workers, bool) or workers < 1):
+        msg = f"workers: expected a positive number of processes, got {workers!r}"
+        raise ConfigError(msg)
     workers = workers or min(2, os.cpu_count() or 1)
     started = time.monotonic()
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -178,17 +178,17 @@ def train_run(
     callbacks: Sequence[EpochCallback] = (),
     resume_state: dict[str, Any] | None = None,
     prepared: tuple[TrainConfig, PreparedData] | None = None,
+    make_out_dir: Callable[[], None] | None = None,
 ) -> RunResult:
-    """Train one model and write the run directory; ``out_dir`` must be ready.
+    """Train one model and write the run directory.
 
-    ``prepared`` is what :func:`load_and_prepare` returned, for callers that
-    check the inputs before they create the output directory.
+    ``out_dir`` must be ready, or ``make_out_dir`` makes it ready once the
+    inputs are read and the model is built: a caller that replaces an
+    earlier run then loses it only to a run that can start. ``prepared`` is
+    what :func:`load_and_prepare` returned, for callers that check the
+    inputs first.
     """
     config, data = prepared or load_and_prepare(source, target, config)
-    write_text(
-        out_dir / CONFIG_FILE, dump_toml(run_config_dict(config, source, target))
-    )
-
     trainer = Trainer(
         config,
         data,
@@ -196,6 +196,11 @@ def train_run(
         callbacks=callbacks,
         checkpoint_path=out_dir / CHECKPOINT_FILE,
         checkpoint_extra={"source": list(source), "target": list(target)},
+    )
+    if make_out_dir is not None:
+        make_out_dir()
+    write_text(
+        out_dir / CONFIG_FILE, dump_toml(run_config_dict(config, source, target))
     )
     if resume_state is not None:
         trainer.load_checkpoint(resume_state)

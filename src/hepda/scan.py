@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast, get_args
+from typing import TYPE_CHECKING, Any, cast, get_args
 
 import numpy as np
 
@@ -45,6 +45,9 @@ from hepda.config import (
     train_config_from_mapping,
 )
 from hepda.errors import ConfigError, HepdaError, did_you_mean
+
+if TYPE_CHECKING:
+    from hepda.data.events import EventTable
 
 log = logging.getLogger(__name__)
 
@@ -615,6 +618,42 @@ def _run_dask(
             client.close()
 
 
+def _check_run_options(workers: Any, scheduler: Any) -> None:
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        msg = f"workers: expected a positive number of processes, got {workers!r}"
+        raise ConfigError(msg)
+    if scheduler is not None and workers != 1:
+        msg = (
+            f"give workers ({workers}) or a scheduler ({scheduler!r}), not both: with "
+            "a scheduler the cluster's workers do the work"
+        )
+        raise ConfigError(msg)
+
+
+def check_scan(
+    source: EventTable,
+    target: EventTable,
+    grid: ScanGrid,
+    base: TrainConfig,
+    *,
+    workers: int = 1,
+    scheduler: Any = None,
+    stack: int = DEFAULT_STACK,
+) -> None:
+    """Everything :func:`run_scan` would find wrong before its first block,
+    found without training: the run options, the blocks, and the split of
+    every fold. ``hepda scan`` calls it before it replaces an earlier scan."""
+    from hepda.train import data_settings, split_domains
+
+    _check_run_options(workers, scheduler)
+    checked = set()
+    for block in plan_scan(grid, base, stack):
+        settings = data_settings(block.config)
+        if settings not in checked:
+            split_domains(source, target, block.config)
+            checked.add(settings)
+
+
 def run_scan(
     source: Sequence[str],
     target: Sequence[str],
@@ -644,15 +683,7 @@ def run_scan(
 
     Returns the rows of scan.csv (one per member, in member order).
     """
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        msg = f"workers: expected a positive number of processes, got {workers!r}"
-        raise ConfigError(msg)
-    if scheduler is not None and workers != 1:
-        msg = (
-            f"give workers ({workers}) or a scheduler ({scheduler!r}), not both: with "
-            "a scheduler the cluster's workers do the work"
-        )
-        raise ConfigError(msg)
+    _check_run_options(workers, scheduler)
     cores = os.cpu_count() or 1
     if workers > cores:
         log.warning(

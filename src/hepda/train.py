@@ -123,45 +123,49 @@ def data_settings(config: TrainConfig) -> tuple[object, ...]:
     )
 
 
-def prepare_data(
-    source: EventTable, target: EventTable, config: TrainConfig
-) -> PreparedData:
-    """Split both domains, fit the standardisation on source training events,
-    move to the device."""
-    check_same_features(source, target)
-    device = torch.device(config.device)
-    dtype = getattr(torch, config.dtype)
-
-    def split(
-        events: EventTable, role: str, salt: int
-    ) -> tuple[np.ndarray, np.ndarray]:
-        val = validation_mask(
-            len(events),
-            val_fraction=config.val_fraction,
-            seed=config.data_seed * 2 + salt,
-            method=config.split,
-            event_number=events.event_number,
-            n_folds=config.n_folds,
-            fold=config.fold,
+def _split(
+    events: EventTable, role: str, salt: int, config: TrainConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """Validation and "tune" masks of one domain."""
+    val = validation_mask(
+        len(events),
+        val_fraction=config.val_fraction,
+        seed=config.data_seed * 2 + salt,
+        method=config.split,
+        event_number=events.event_number,
+        n_folds=config.n_folds,
+        fold=config.fold,
+    )
+    n_train, n_val = int((~val).sum()), int(val.sum())
+    if n_train == 0 or n_val == 0:
+        msg = (
+            f"{role} sample {events.origin}: the split leaves "
+            f"{n_train} training and {n_val} validation events; "
+            "it needs more events or another val_fraction"
         )
-        n_train, n_val = int((~val).sum()), int(val.sum())
-        if n_train == 0 or n_val == 0:
-            msg = (
-                f"{role} sample {events.origin}: the split leaves "
-                f"{n_train} training and {n_val} validation events; "
-                "it needs more events or another val_fraction"
-            )
-            raise DataError(msg)
-        # Two halves of the validation events: "tune" chooses the best epoch,
-        # the other half measures it, so the reported best is not selected on itself.
-        val_index = np.flatnonzero(val)
-        rng = np.random.default_rng([config.data_seed, salt, 7])
-        tune = np.zeros(len(events), dtype=bool)
-        tune[rng.permutation(val_index)[: len(val_index) // 2]] = True
-        return val, tune
+        raise DataError(msg)
+    # Two halves of the validation events: "tune" chooses the best epoch,
+    # the other half measures it, so the reported best is not selected on itself.
+    val_index = np.flatnonzero(val)
+    rng = np.random.default_rng([config.data_seed, salt, 7])
+    tune = np.zeros(len(events), dtype=bool)
+    tune[rng.permutation(val_index)[: len(val_index) // 2]] = True
+    return val, tune
 
-    val_s, tune_s = split(source, "source", 0)
-    val_t, tune_t = split(target, "target", 1)
+
+def split_domains(
+    source: EventTable, target: EventTable, config: TrainConfig
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """(validation, tune) masks of the source and the target, checked.
+
+    Each split must leave signal and background on both sides (the target's
+    training part may lack one class), and the discriminator mode must find
+    target training events to show. Cheap: a scan checks every fold's split
+    with it before anything is written.
+    """
+    check_same_features(source, target)
+    val_s, tune_s = _split(source, "source", 0, config)
+    val_t, tune_t = _split(target, "target", 1, config)
     for events, val, role in ((source, val_s, "source"), (target, val_t, "target")):
         for part, mask in (("training", ~val), ("validation", val)):
             labels = set(np.unique(events.label[mask]).tolist())
@@ -172,6 +176,26 @@ def prepare_data(
                     "signal (1) and background (0) are both needed"
                 )
                 raise DataError(msg)
+    _, shown_t = domain_masks(config.disc_mode, source.label, target.label)
+    if not (shown_t & ~val_t).any():
+        msg = (
+            f"target sample {target.origin}: no training events for disc_mode "
+            f"{config.disc_mode!r} (the mode shows "
+            f"{'background' if config.disc_mode == 'background' else 'all'} events "
+            "of the target; check its labels or the split)"
+        )
+        raise DataError(msg)
+    return (val_s, tune_s), (val_t, tune_t)
+
+
+def prepare_data(
+    source: EventTable, target: EventTable, config: TrainConfig
+) -> PreparedData:
+    """Split both domains, fit the standardisation on source training events,
+    move to the device."""
+    device = torch.device(config.device)
+    dtype = getattr(torch, config.dtype)
+    (val_s, tune_s), (val_t, tune_t) = split_domains(source, target, config)
 
     standardizer = Standardizer.fit(source.features, source.weight, rows=~val_s)
 

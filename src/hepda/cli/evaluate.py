@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from hepda.cli._common import echo_table, prepare_out_dir
+from hepda.errors import RunDirectoryError
 
 
 @click.command("evaluate")
@@ -65,6 +66,20 @@ def command(
         list(target),
         out,
         which=which,
-        before_write=lambda d: prepare_out_dir(d, overwrite, marker="metrics.json"),
+        before_write=lambda d: _prepare_evaluate_dir(d, overwrite),
     )
     echo_table(summary_rows(metrics), f"hepda evaluate: {out}")
+
+
+def _prepare_evaluate_dir(out: Path, overwrite: bool) -> None:
+    """The --out of an evaluation; never a training run, whose metrics.json
+    would otherwise pass for an earlier evaluation's."""
+    from hepda.runs import CHECKPOINT_FILE
+
+    if (out / CHECKPOINT_FILE).exists():
+        msg = (
+            f"--out {str(out)!r} holds a training run ({CHECKPOINT_FILE}); "
+            "hepda evaluate never replaces one: choose another --out"
+        )
+        raise RunDirectoryError(msg)
+    prepare_out_dir(out, overwrite, marker="metrics.json")

@@ -30,7 +30,7 @@ from hepda.cli._common import echo_table, prepare_out_dir
 )
 @click.option(
     "--workers",
-    type=int,
+    type=click.IntRange(min=1),
     default=None,
     help="Local processes, one thread each. [default: 2, or the cores if fewer]",
 )
@@ -109,19 +109,28 @@ def command(
         load_and_prepare(
             list(source), list(target), TrainConfig(features=features_value)
         )
-    prepare_out_dir(out, overwrite, marker="reproduce.toml")
-    write_text(out / "reproduce.toml", f'scale = "{scale}"\nseed = {seed}\n')
-    result = reproduce(
-        out,
-        scale=scale,  # type: ignore[arg-type]
-        workers=workers,
-        scheduler=scheduler,
-        seed=seed,
-        progress=not no_progress,
-        source=list(source) or None,
-        target=list(target) or None,
-        features=chosen,
-    )
+    client = None
+    if scheduler is not None:  # reached before an earlier output is replaced
+        from hepda._dask import connect
+
+        client, _ = connect(scheduler, "run the study on a Dask cluster")
+    try:
+        prepare_out_dir(out, overwrite, marker="reproduce.toml")
+        write_text(out / "reproduce.toml", f'scale = "{scale}"\nseed = {seed}\n')
+        result = reproduce(
+            out,
+            scale=scale,  # type: ignore[arg-type]
+            workers=workers,
+            scheduler=client,
+            seed=seed,
+            progress=not no_progress,
+            source=list(source) or None,
+            target=list(target) or None,
+            features=chosen,
+        )
+    finally:
+        if client is not None:
+            client.close()
     rows = [
         (
             f"{r['hidden']} lambda {r['lambda']:.2f}",

@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from hepda.cli._common import (
+    check_out_dir,
     echo_table,
     inputs_and_out,
     parse_int_list,
@@ -373,8 +374,9 @@ def command(
     **options: Any,
 ) -> None:
     """Train a grid of DANNs (lambda, widths, modes, optimizers, seeds, folds)."""
+    from hepda._dask import connect
     from hepda.runs import load_and_prepare
-    from hepda.scan import DEFAULT_STACK, run_scan
+    from hepda.scan import DEFAULT_STACK, check_scan, run_scan
 
     grid_options = {
         "lambdas": lambdas,
@@ -389,23 +391,45 @@ def command(
     }
     base, grid, extra = resolve_scan_config(config_file, options, grid_options)
     sources, targets, out = inputs_and_out(source, target, out, extra)
-    # Read and check the inputs before an earlier scan is replaced on disk;
-    # the blocks read them again where they run (here, in workers, on Dask).
-    load_and_prepare(sources, targets, base)
+    workers = extra.get("workers", 1)
+    stack = extra.get("stack", DEFAULT_STACK)
+    # Everything is checked before an earlier scan is replaced on disk: the
+    # inputs, the run options, every fold's split, and the Dask scheduler.
+    # The blocks read the inputs again where they run (here, in workers, on Dask).
+    check_out_dir(out, overwrite, marker="scan.toml")
+    _, data = load_and_prepare(sources, targets, base)
+    scheduler_value = extra.get("scheduler")
+    check_scan(
+        data.source.events,
+        data.target.events,
+        grid,
+        base,
+        workers=workers,
+        scheduler=scheduler_value,
+        stack=stack,
+    )
+    del data
+    client = None
+    if scheduler_value is not None:
+        client, _ = connect(scheduler_value, "send scan blocks to a Dask cluster")
     prepare_out_dir(out, overwrite, marker="scan.toml")
 
     started = time.perf_counter()
-    rows = run_scan(
-        sources,
-        targets,
-        grid,
-        base,
-        out,
-        workers=extra.get("workers", 1),
-        scheduler=extra.get("scheduler"),
-        stack=extra.get("stack", DEFAULT_STACK),
-        progress=not no_progress,
-    )
+    try:
+        rows = run_scan(
+            sources,
+            targets,
+            grid,
+            base,
+            out,
+            workers=workers,
+            scheduler=client,
+            stack=stack,
+            progress=not no_progress,
+        )
+    finally:
+        if client is not None:
+            client.close()
     summary = scan_summary(rows)
     summary.append(("wall time", f"{time.perf_counter() - started:.1f} s"))
     summary.append(("outputs", f"{out}/scan.csv, histories/, scan.toml, *.png"))

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from hepda.cli._common import (
+    check_out_dir,
     echo_table,
     inputs_and_out,
     prepare_out_dir,
@@ -252,13 +253,21 @@ def command(
     config, extra = resolve_config(config_file, options)
     sources, targets, out = inputs_and_out(source, target, out, extra)
     # Read and check the inputs before anything is created or replaced on disk.
+    # An earlier run is replaced only once this one can start: the inputs
+    # are read and checked and the model is built first.
+    check_out_dir(out, overwrite, marker="config.toml")
     prepared = load_and_prepare(sources, targets, config)
-    prepare_out_dir(out, overwrite, marker="config.toml")
 
     bar = progress_callback(config.epochs, not no_progress)
     try:
         result = train_run(
-            sources, targets, config, out, callbacks=[bar], prepared=prepared
+            sources,
+            targets,
+            config,
+            out,
+            callbacks=[bar],
+            prepared=prepared,
+            make_out_dir=lambda: prepare_out_dir(out, overwrite, marker="config.toml"),
         )
     except KeyboardInterrupt:
         bar.close()
