@@ -678,3 +678,59 @@ def test_train_overwrite_with_a_bad_setting_keeps_the_earlier_run(
     code, output = _train(toy_files, earlier, "--overwrite", *extra)
     assert code == 2 and message in output and "Traceback" not in output
     assert {p.name: p.read_bytes() for p in earlier.iterdir()} == before
+
+
+def _resume(run: Path) -> tuple[int, str]:
+    result = CliRunner().invoke(main, ["train", "--resume", str(run), "--no-progress"])
+    return result.exit_code, result.output
+
+
+def test_resume_finishes_a_run_stopped_after_its_last_checkpoint(
+    run_dir: Path, tmp_path: Path
+) -> None:
+    """Stopped between the last checkpoint and the outputs: resume writes them."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    expected = pq.read_table(run / "scores.parquet")
+    for name in ("history.csv", "scores.parquet", "metrics.json"):
+        (run / name).unlink()
+    code, output = _resume(run)
+    assert code == 0, output
+    assert pq.read_table(run / "scores.parquet").equals(expected)
+    assert json.loads((run / "metrics.json").read_text()) == json.loads(
+        (run_dir / "metrics.json").read_text()
+    )
+    code, output = _resume(run)  # now complete
+    assert code == 2 and "already complete" in output
+
+
+def test_resume_reports_a_damaged_config_and_other_options(
+    run_dir: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    from hepda.config import dump_toml
+
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    config = (run / "config.toml").read_text()
+    parsed = tomllib.loads(config)
+    cases = [
+        (config.replace("hidden = [", "hidden = [9, "), "differs from the run's"),
+        (dump_toml({k: v for k, v in parsed.items() if k != "source"}), "lacks source"),
+        (config.replace("epochs = 4", 'epochs = "x"'), "epochs: expected"),
+    ]
+    for text, message in cases:
+        (run / "config.toml").write_text(text)
+        code, output = _resume(run)
+        assert code == 2, output
+        assert message in output and "Traceback" not in output
+    (run / "config.toml").write_bytes(b"\xff\xfe not utf-8")
+    code, output = _resume(run)
+    assert code == 2 and "not valid" in output and "Traceback" not in output
+    result = CliRunner().invoke(
+        main, ["train", "--resume", str(run), "--out", str(tmp_path / "x")]
+    )
+    assert result.exit_code == 2 and "give no other options" in result.output

@@ -330,8 +330,11 @@ def read_toml(path: str | Path) -> dict[str, Any]:
     try:
         with p.open("rb") as fh:
             return tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        msg = f"configuration file {str(p)!r} is not valid TOML: {exc}"
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        msg = f"configuration file {str(p)!r} is not valid TOML (UTF-8 text): {exc}"
+        raise ConfigError(msg) from None
+    except OSError as exc:
+        msg = f"cannot read configuration file {str(p)!r}: {exc.strerror or exc}"
         raise ConfigError(msg) from None
 
 

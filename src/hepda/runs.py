@@ -241,16 +241,55 @@ def train_run(
     return RunResult(out_dir, result, config)
 
 
-def resume_run(run_dir: Path, *, callbacks: Sequence[EpochCallback] = ()) -> RunResult:
-    """Continue a stopped ``hepda train`` run from its last checkpoint."""
-    state = load_checkpoint(run_dir)
-    stored = read_toml(run_dir / CONFIG_FILE)
+def read_run_config(run_dir: Path) -> tuple[list[str], list[str], TrainConfig]:
+    """The inputs and configuration a run's config.toml records, checked."""
+    path = Path(run_dir) / CONFIG_FILE
+    stored = read_toml(path)
+    missing = [k for k in ("source", "target") if k not in stored]
+    if missing:
+        msg = (
+            f"{str(path)!r} lacks {' and '.join(missing)}; it was edited or is "
+            "not a hepda train run's: restore it or train anew"
+        )
+        raise RunDirectoryError(msg)
     source, target = stored.pop("source"), stored.pop("target")
-    config = train_config_from_mapping(stored, origin=str(run_dir / CONFIG_FILE))
-    if state["epoch"] >= config.epochs or not any(state["active"]):
+    sources = [source] if isinstance(source, str) else list(source)
+    targets = [target] if isinstance(target, str) else list(target)
+    return sources, targets, train_config_from_mapping(stored, origin=str(path))
+
+
+def resume_run(run_dir: Path, *, callbacks: Sequence[EpochCallback] = ()) -> RunResult:
+    """Continue a stopped ``hepda train`` run from its last checkpoint.
+
+    A run whose last epoch was saved but whose outputs were not all written
+    (stopped in between) is finished: only its outputs are written. The
+    configuration must be the checkpoint's, but for ``epochs``, which may be
+    raised to train further.
+    """
+    state = load_checkpoint(run_dir)
+    source, target, config = read_run_config(run_dir)
+    saved = train_config_from_mapping(
+        state.get("config", {}), origin=f"{run_dir}/{CHECKPOINT_FILE}"
+    )
+    changed = sorted(
+        key
+        for key, value in config.replace(learning_rate=config.lr).to_dict().items()
+        if key != "epochs"
+        and saved.replace(learning_rate=saved.lr).to_dict().get(key) != value
+    )
+    if changed:
+        msg = (
+            f"{str(run_dir / CONFIG_FILE)!r} differs from the run's checkpoint in "
+            f"{', '.join(changed)}; a resumed run keeps its configuration (only "
+            "epochs may be raised): restore those keys or train anew"
+        )
+        raise RunDirectoryError(msg)
+    finished = state["epoch"] >= config.epochs or not any(state["active"])
+    outputs = ("history.csv", "scores.parquet", "metrics.json")
+    if finished and all((run_dir / name).is_file() for name in outputs):
         msg = (
             f"run {str(run_dir)!r} is already complete ({state['epoch']} epochs); "
-            "nothing to resume"
+            "nothing to resume (raise epochs in its config.toml to train further)"
         )
         raise RunDirectoryError(msg)
     return train_run(

@@ -138,12 +138,18 @@ def summary_rows(metrics: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def _interrupted(run_dir: Path) -> None:
-    click.echo(
-        "hepda: interrupted; the last finished epoch is saved in "
-        f"{run_dir}/checkpoint.pt. "
-        f"Continue with: hepda train --resume {run_dir}",
-        err=True,
-    )
+    if (run_dir / "checkpoint.pt").is_file():
+        text = (
+            "hepda: interrupted; the last finished epoch is saved in "
+            f"{run_dir}/checkpoint.pt. "
+            f"Continue with: hepda train --resume {run_dir}"
+        )
+    else:
+        text = (
+            "hepda: interrupted before the first epoch ended; nothing was saved "
+            "to resume: start the run again"
+        )
+    click.echo(text, err=True)
     sys.exit(130)
 
 
@@ -217,22 +223,19 @@ def command(
     from hepda.runs import load_and_prepare, resume_run, train_run
 
     if resume is not None:
-        given = [k for k, v in options.items() if v is not None] + (
-            ["--source"] if source else []
-        )
+        given = [k for k, v in options.items() if v is not None]
+        given += [n for n, v in (("--source", source), ("--target", target)) if v]
+        given += ["--out"] if out is not None else []
         if given or config_file:
             msg = (
-                "--resume continues a run with its own configuration; "
-                "give no other training options"
+                "--resume continues a run with its own configuration and directory; "
+                "give no other options but --no-progress"
             )
             raise ConfigError(msg)
-        from hepda.config import read_toml as _read
+        from hepda.runs import load_checkpoint, read_run_config
 
-        epochs = (
-            int(_read(resume / "config.toml")["epochs"])
-            if (resume / "config.toml").is_file()
-            else 0
-        )
+        load_checkpoint(resume)  # a clear error for what is not a run
+        epochs = read_run_config(resume)[2].epochs
         bar = progress_callback(epochs, not no_progress)
         try:
             result = resume_run(resume, callbacks=[bar])
