@@ -255,6 +255,10 @@ def _bad_table(kind: str, good: Path, tmp_path: Path) -> Path:
         table = table.drop_columns(["f4"])
     elif kind == "no-label":
         table = table.drop_columns(["label"])
+    elif kind == "more":  # a numeric column the other sample lacks
+        table = table.append_column("f5", table.column("f0"))
+    elif kind == "twice":
+        table = table.append_column("f1", table.column("f0"))
     pq.write_table(table, path)
     return path
 
@@ -267,6 +271,8 @@ def _bad_table(kind: str, good: Path, tmp_path: Path) -> Path:
         ("empty", "--source", r"empty\.parquet"),
         ("fewer", "--target", r"fewer\.parquet.*f4"),
         ("no-label", "--source", r"no-label\.parquet.*label"),
+        ("more", "--target", r"more\.parquet has 1 numeric column.*'f5'.*--features"),
+        ("twice", "--source", r"twice\.parquet has 1 column name.*'f1'"),
     ],
 )
 def test_bad_tables_fail_cleanly_at_the_command_line(

@@ -504,3 +504,14 @@ def test_default_features_never_crash(
             return
     assert len(ev) == table.num_rows > 0
     assert set(ev.feature_names) <= {"f1", "f2", "other"}
+
+
+def test_a_feature_with_no_near_name_lists_the_columns(tmp_path: Path) -> None:
+    path = tmp_path / "few.parquet"
+    pq.write_table(
+        pa.table({"met": [1.0, 2.0], "ht": [3.0, 4.0], "label": [0, 1]}), path
+    )
+    with pytest.raises(DataError) as info:
+        load_events([str(path)], features=["zzz"])
+    assert "lacks 1 of the 1 features: 'zzz'" in str(info.value)
+    assert "(its columns are 'met', 'ht', 'label')" in str(info.value)

@@ -23,7 +23,12 @@ import torch
 
 from hepda._atomic import write_text
 from hepda.config import TrainConfig, dump_toml, read_toml, train_config_from_mapping
-from hepda.data.events import ColumnNames, EventTable, load_events
+from hepda.data.events import (
+    ColumnNames,
+    EventTable,
+    default_features,
+    load_events,
+)
 from hepda.errors import DataError, RunDirectoryError, TrainingDiverged
 from hepda.metrics import proxy_a_distance
 from hepda.model import DANNClassifier, StackedDANN
@@ -62,6 +67,22 @@ def load_domains(
         config.features if config.features is not None else list(src.feature_names)
     )
     tgt = load_events(target, features=features, columns=cols, role="target")
+    if config.features is None:
+        # The default features are the source's numeric columns; the target is
+        # read with them, so a numeric column only the target has would be
+        # dropped without a word.
+        for spec in target:
+            extra = [
+                f for f in default_features(spec, cols) if f not in src.feature_names
+            ]
+            if extra:
+                msg = (
+                    f"target file {spec} has {len(extra)} numeric column(s) the "
+                    f"source lacks: {', '.join(repr(f) for f in extra[:10])}; the "
+                    "default features are the source's numeric columns, so pass "
+                    "--features to choose them, or add these to the source"
+                )
+                raise DataError(msg)
     return src, tgt
 
 

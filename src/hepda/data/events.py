@@ -33,6 +33,7 @@ __all__ = [
     "ColumnNames",
     "EventTable",
     "check_same_features",
+    "default_features",
     "load_events",
     "to_arrow",
 ]
@@ -150,6 +151,19 @@ def _type_name(dtype: pa.DataType) -> str:
     return str(dtype)
 
 
+def _default_names(info: TableInfo, columns: ColumnNames) -> list[str]:
+    reserved = set(columns.reserved())
+    return [
+        f.name for f in info.schema if f.name not in reserved and _is_number(f.type)
+    ]
+
+
+def default_features(spec: str, columns: ColumnNames | None = None) -> tuple[str, ...]:
+    """The features taken when none are named: every numeric or boolean column
+    of ``spec`` except the reserved ones (label, weight, ...). Reads no rows."""
+    return tuple(_default_names(describe_table(spec), columns or ColumnNames()))
+
+
 def _resolve_features(
     features: Sequence[str] | str | None,
     first: TableInfo,
@@ -159,11 +173,7 @@ def _resolve_features(
     """Turn the ``features`` argument into the list of column names."""
     if features is None:
         reserved = set(columns.reserved())
-        names = [
-            f.name
-            for f in first.schema
-            if f.name not in reserved and _is_number(f.type)
-        ]
+        names = _default_names(first, columns)
         if not names:
             described = ", ".join(
                 f"{f.name!r} ({_type_name(f.type)})" for f in first.schema
@@ -227,6 +237,14 @@ def _check_schema(
     """Raise for missing columns, or (``types``) columns of the wrong type."""
     names = info.schema.names
     where = f"{role} file {info.display}"
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        msg = (
+            f"{where} has {len(repeated)} column name(s) more than once: "
+            f"{', '.join(repr(n) for n in repeated[:10])}; a column is found by "
+            "its name, so rename or drop the copies"
+        )
+        raise DataError(msg)
     if columns.label not in names:
         msg = (
             f"{where} has no label column {columns.label!r}"
@@ -240,10 +258,14 @@ def _check_schema(
     missing = [f for f in features if f not in names]
     if missing:
         parts = [f"{m!r}{nearest_names(m, names)}" for m in missing]
+        listing = ""
+        if not any(nearest_names(m, names) for m in missing):  # no hint: show all
+            shown = ", ".join(repr(n) for n in names[:20])
+            listing = f" (its columns are {shown}{', ...' if len(names) > 20 else ''})"
         msg = (
             f"{where} lacks {len(missing)} of the {len(features)} features: "
             f"{', '.join(parts[:10])}{', ...' if len(parts) > 10 else ''}; "
-            "every input must hold every feature: fix --features or the file"
+            f"every input must hold every feature: fix --features or the file{listing}"
         )
         raise DataError(msg)
     if not types:
