@@ -621,11 +621,26 @@ def test_jet_lists_of_unequal_length() -> None:
         ("jet_m", pa.array([[1.0], [None]]), "'jet_m' has 1 missing jet values"),
         ("jet_phi", pa.array([[1.0], None]), "'jet_phi' is missing in 1 events"),
         ("jet_eta", pa.array([[1.0], [float("inf")]]), "first in event 1"),
+        ("jet_btag", pa.array([[1.0], [0.9]]), r"holds 0\.9.*not a tag decision"),
+        ("jet_btag", pa.array([[True], [False]]), None),
+        ("jet_btag", pa.array([[1], [0]]), None),
+        ("jet_pt", pa.array([[50.0], [-5.0]]), "'jet_pt' has 1 negative value"),
+        ("met", pa.array([1.0, -0.5]), "'met' has 1 negative value"),
+        ("jet_m", pa.array([[5.0], [-0.001]]), None),  # m^2 < 0 stored as -m
+        ("label", pa.array([0, 7], pa.int64()), "'label' holds 7"),
     ],
 )
-def test_bad_values_are_data_errors(name: str, values: pa.Array, match: str) -> None:
+def test_bad_values_are_data_errors(
+    name: str, values: pa.Array, match: str | None
+) -> None:
     table = objects([([(50.0, 0.0, 0.0, 5.0, True)], (30.0, 0.0, 0.0, 0.0))] * 2)
-    table = table.set_column(table.column_names.index(name), name, values)
+    if name in table.column_names:
+        table = table.set_column(table.column_names.index(name), name, values)
+    else:
+        table = table.append_column(name, values)
+    if match is None:  # accepted
+        assert len(compute_features(table)) == 2
+        return
     with pytest.raises(DataError, match=match):
         compute_features(table)
 
@@ -715,3 +730,59 @@ def test_missing_vector_names_the_install_command(
     monkeypatch.delitem(sys.modules, "hepda.features.compute", raising=False)
     with pytest.raises(MissingDependencyError, match=r"pip install 'hepda\[sim\]'"):
         importlib.import_module("hepda.features.compute")
+
+
+def test_pair_triplet_and_lepton_choices_on_a_flat_event() -> None:
+    """Mjj_MindR, Mjjj_MaxPt, dRlbb_MaxdR and pT_lep, worked out by hand.
+
+    All objects are massless at eta = 0, so dR is the azimuthal distance,
+    a pair's mass is 2 sqrt(pT_a pT_b) sin(dphi / 2), and a system points
+    along the sum of its transverse vectors.
+    """
+    jets = [(100.0, 0.0), (100.0, 0.5), (60.0, math.pi), (40.0, -2.0)]  # (pT, phi)
+    tagged = [True, True, False, True]
+    lepton_phi = 1.0
+    table = objects(
+        [
+            (
+                [
+                    (pt, 0.0, phi, 0.0, b)
+                    for (pt, phi), b in zip(jets, tagged, strict=True)
+                ],
+                (35.0, 0.0, lepton_phi, 0.0),
+            )
+        ]
+    )
+    v = {k: float(a[0]) for k, a in compute_feature_arrays(table).items()}
+
+    def dphi(a: float, b: float) -> float:
+        d = abs(a - b) % (2 * math.pi)
+        return min(d, 2 * math.pi - d)
+
+    def system(members: tuple[int, ...]) -> tuple[float, float]:
+        """(pT, phi) of the summed transverse momenta."""
+        x = sum(jets[i][0] * math.cos(jets[i][1]) for i in members)
+        y = sum(jets[i][0] * math.sin(jets[i][1]) for i in members)
+        return math.hypot(x, y), math.atan2(y, x)
+
+    def mass(members: tuple[int, ...]) -> float:
+        m2 = sum(
+            2 * jets[a][0] * jets[b][0] * (1 - math.cos(jets[a][1] - jets[b][1]))
+            for a, b in itertools.combinations(members, 2)
+        )
+        return math.sqrt(m2)
+
+    # the closest pair is (0, 1), 0.5 apart: m = 2 * 100 * sin(0.25)
+    assert v["Mjj_MindR"] == pytest.approx(200 * math.sin(0.25), rel=1e-6)
+    triplets = list(itertools.combinations(range(4), 3))
+    hardest = max(triplets, key=lambda t: system(t)[0])
+    # the choice matters: each triplet has its own mass, and the hardest is
+    # not the one of the three leading jets
+    assert len({round(mass(t), 6) for t in triplets}) == len(triplets)
+    assert hardest != (0, 1, 2)
+    assert v["Mjjj_MaxPt"] == pytest.approx(mass(hardest), rel=1e-6)
+    b_pairs = list(itertools.combinations([i for i in range(4) if tagged[i]], 2))
+    far = max(dphi(system(p)[1], lepton_phi) for p in b_pairs)
+    assert v["dRlbb_MaxdR"] == pytest.approx(far, rel=1e-6)
+    assert far > dphi(system((0, 1))[1], lepton_phi)  # not the leading b pair
+    assert v["pT_lep"] == pytest.approx(35.0)

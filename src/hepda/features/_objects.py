@@ -108,6 +108,36 @@ def read_objects(table: pa.Table) -> Objects:
             )
             raise DataError(msg)
 
+    # Values the variables cannot make sense of: a b-tag score instead of
+    # the tag decision (every jet with a non-zero score would count as
+    # tagged), and negative transverse momenta or missing ET. (Masses are
+    # not checked: ntuples often store a tiny negative mass for m^2 < 0.)
+    btag = jet["jet_btag"]
+    not_decision = (btag != 0) & (btag != 1)
+    if not_decision.any():
+        first = int(np.argmax(not_decision))
+        msg = (
+            f"column 'jet_btag' holds {float(btag[first]):g} (first in event "
+            f"{int(event_of_jet[first])}), not a tag decision: it must be "
+            "True/False (or 1/0); from a b-tagging score, apply the working "
+            "point first (jet_btag = score > cut)"
+        )
+        raise DataError(msg)
+    for name, values in (
+        ("jet_pt", jet["jet_pt"]),
+        ("lep_pt", event["lep_pt"]),
+        ("met", event["met"]),
+    ):
+        negative = values < 0
+        if negative.any():
+            where = event_of_jet if name.startswith("jet") else np.arange(n_events)
+            msg = (
+                f"column {name!r} has {int(negative.sum())} negative value(s) "
+                f"(first in event {int(where[np.argmax(negative)])}); transverse "
+                "momenta and missing ET must be >= 0 (GeV)"
+            )
+            raise DataError(msg)
+
     # FEATURES.md promises pT-ordered jets; sorting anyway (stable, so equal
     # pT keeps the input order) makes "leading b-jet" and "5th jet" right
     # for a user table in any order, at the cost of one lexsort.

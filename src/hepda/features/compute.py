@@ -154,6 +154,16 @@ def _carried(table: pa.Table) -> dict[str, pa.ChunkedArray | pa.Array]:
                     f"{column.type} that does not convert: {exc}"
                 )
                 raise DataError(msg) from None
+            if name == "label":
+                values = out[name].to_numpy()
+                bad = (values != 0) & (values != 1)
+                if bad.any():
+                    msg = (
+                        f"column 'label' holds {int(values[bad][0])} (first in "
+                        f"event {int(np.argmax(bad))}); it must be 1 (signal) or "
+                        "0 (background)"
+                    )
+                    raise DataError(msg)
         elif name == "weight":
             out[name] = pa.array(np.ones(table.num_rows), type=type_)
         elif name == "event_number":
