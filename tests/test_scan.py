@@ -533,3 +533,48 @@ def test_cli_overwrite_with_a_bad_setting_keeps_the_earlier_scan(
     assert message in result.output and "Traceback" not in result.output
     assert sorted(p.name for p in out.iterdir()) == ["scan.csv", "scan.toml"]
     assert (out / "scan.csv").read_text() == "member\n0\n"
+
+
+def test_scan_summary_chooses_settings_on_their_mean_over_seeds() -> None:
+    from hepda.cli.scan import scan_summary
+
+    def row(member: int, lam: float, seed: int, z: float, **extra: Any) -> dict:
+        return {
+            "member": member,
+            "lambda": lam,
+            "hidden": "45,30,25",
+            "disc_mode": "background",
+            "optimizer": "adadelta",
+            "seed": seed,
+            "fold": 0,
+            "best_significance": z,
+            "best_auc_s2": 0.7,
+            "bias_ks": 0.1 * lam,
+            "diverged": False,
+            **extra,
+        }
+
+    rows = [
+        # lambda 1: one lucky seed (2.0) but the lower mean
+        row(0, 1.0, 0, 2.0),
+        row(1, 1.0, 1, 0.2),
+        row(2, 1.0, 2, 0.2),
+        # lambda 0.5: steady
+        row(3, 0.5, 0, 1.0),
+        row(4, 0.5, 1, 1.2),
+        row(5, 0.5, 2, float("nan"), diverged=True),
+    ]
+    summary = dict(scan_summary(rows))
+    assert summary["members"] == "6" and summary["diverged"] == "1"
+    best = summary["best significance (best epoch)"]
+    assert best.startswith("1.1 +- 0.14 over 2 seeds/folds: lambda 0.5")
+    assert summary["smallest background shift (KS)"].startswith("0.05 +- 0 over 2")
+
+
+def test_a_mistyped_scan_key_at_the_top_level_suggests_the_scan_key() -> None:
+    from hepda.cli.scan import scan_config_from_mapping
+
+    with pytest.raises(
+        ConfigError, match=r"lamdas: unknown key \(did you mean 'lambdas'"
+    ):
+        scan_config_from_mapping({"lamdas": [0.0, 1.0]})

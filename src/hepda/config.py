@@ -12,7 +12,7 @@ import dataclasses
 import math
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -250,12 +250,14 @@ def train_config_from_mapping(
     base: TrainConfig | None = None,
     *,
     origin: str = "configuration",
+    other_keys: Sequence[str] = (),
 ) -> TrainConfig:
     """Build a :class:`TrainConfig` from plain data, reporting every problem at once.
 
     Keys use the external spelling (``lambda``, ``disc_mode``); dashes are
     accepted for underscores, and ``lr`` for ``learning_rate``. ``base``
-    supplies the values not given.
+    supplies the values not given. ``other_keys`` are the caller's own keys
+    (a scan's), offered with the training keys when a key is unknown.
     """
     base = base or TrainConfig()
     known = [_external(f.name) for f in fields(TrainConfig)]
@@ -270,7 +272,7 @@ def train_config_from_mapping(
         spelt[name] = key
         if _external(name) not in known:
             problems.append(
-                f"{key}: unknown key{did_you_mean(key, known)}; "
+                f"{key}: unknown key{did_you_mean(key, [*known, *other_keys])}; "
                 "see 'hepda train --help' for the keys"
             )
             continue

@@ -178,48 +178,68 @@ def scan_config_from_mapping(
     extra: dict[str, Any] = {
         k: train.pop(k) for k in ("source", "target", "out") if k in train
     }
-    base = train_config_from_mapping(train, origin=origin)
+    base = train_config_from_mapping(
+        train, origin=origin, other_keys=(*SCAN_KEYS, *_RUN_KEYS)
+    )
     grid = grid_from_mapping(scan, base, origin=origin)
     extra.update({k: scan[k] for k in ("stack", *_RUN_KEYS) if k in scan})
     return base, grid, extra
 
 
 def scan_summary(rows: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
-    """Rows of the end-of-scan summary: counts and the best members.
+    """Rows of the end-of-scan summary: counts, and the best settings.
 
-    Diverged members are left out of the choices. The "best" lines give the
-    member id and its settings.
+    A setting is a lambda, widths, discriminator mode and optimizer; its
+    members differ only in seed and fold, and each "best" line gives the
+    mean and standard deviation over them (diverged members left out), so
+    that a setting is chosen on its average, not on one lucky seed. The
+    numbers are the held-out ``best_*`` ones (and ``bias_ks`` of the last
+    epoch); the largest of several means still favours a lucky setting
+    somewhat, so confirm a choice on events the scan did not use.
     """
+    n_div = sum(bool(r.get("diverged")) for r in rows)
+    out = [("members", str(len(rows))), ("diverged", str(n_div))]
+    setting_keys = ("lambda", "hidden", "disc_mode", "optimizer")
+    groups: dict[tuple[Any, ...], list[Mapping[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(tuple(row[k] for k in setting_keys), []).append(row)
 
-    def describe(row: Mapping[str, Any]) -> str:
-        return (
-            f"{row['member']} (lambda {row['lambda']:g}, hidden {row['hidden']}, "
-            f"{row['disc_mode']}, {row['optimizer']}, seed {row['seed']}, "
-            f"fold {row['fold']})"
-        )
-
-    def finite(key: str) -> list[Mapping[str, Any]]:
-        return [
-            r
-            for r in rows
+    def stats(members: list[Mapping[str, Any]], key: str) -> tuple[float, float, int]:
+        values = [
+            float(r[key])
+            for r in members
             if not r.get("diverged")
             and isinstance(r.get(key), int | float)
             and math.isfinite(r[key])
         ]
+        if not values:
+            return math.nan, math.nan, 0
+        mean = sum(values) / len(values)
+        var = sum((v - mean) ** 2 for v in values) / max(len(values) - 1, 1)
+        return mean, math.sqrt(var), len(values)
 
-    n_div = sum(bool(r.get("diverged")) for r in rows)
-    out = [("members", str(len(rows))), ("diverged", str(n_div))]
     choices: Iterable[tuple[str, str, bool]] = (
         ("best_significance", "best significance (best epoch)", True),
         ("best_auc_s2", "best AUC on S2 (best epoch)", True),
         ("bias_ks", "smallest background shift (KS)", False),
     )
     for key, label, highest in choices:
-        candidates = finite(key)
-        if not candidates:
+        scored = [(stats(members, key), setting) for setting, members in groups.items()]
+        scored = [(st, setting) for st, setting in scored if st[2] > 0]
+        if not scored:
             continue
-        pick = (max if highest else min)(candidates, key=lambda r: r[key])
-        out.append((label, f"{pick[key]:.4g}  {describe(pick)}"))
+        (mean, std, n), setting = (max if highest else min)(
+            scored, key=lambda item: item[0][0]
+        )
+        lam, hidden, mode, optimizer = setting
+        spread = f" +- {std:.2g} over {n} seeds/folds" if n > 1 else " (one member)"
+        out.append(
+            (
+                label,
+                f"{mean:.4g}{spread}: lambda {lam:g}, hidden {hidden}, {mode}, "
+                f"{optimizer}",
+            )
+        )
     return out
 
 
