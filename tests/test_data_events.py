@@ -515,3 +515,42 @@ def test_a_feature_with_no_near_name_lists_the_columns(tmp_path: Path) -> None:
         load_events([str(path)], features=["zzz"])
     assert "lacks 1 of the 1 features: 'zzz'" in str(info.value)
     assert "(its columns are 'met', 'ht', 'label')" in str(info.value)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=_malformed(), as_target=st.booleans())
+def test_malformed_tables_through_hepda_train_fail_cleanly(
+    case: tuple[pa.Table, bool, str], as_target: bool
+) -> None:
+    """Through the command: exit 0 or 2, never a traceback, and a failed run
+    leaves no output directory."""
+    from click.testing import CliRunner
+
+    from hepda.cli import main
+
+    table, _, fmt = case
+    rng = np.random.default_rng(0)
+    good = pa.table(
+        {
+            "f1": rng.normal(size=400),
+            "f2": rng.normal(size=400),
+            "label": np.arange(400) % 2,
+        }
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        bad_path, good_path = Path(tmp) / f"m.{fmt}", Path(tmp) / "good.parquet"
+        write_table(table, bad_path)
+        pq.write_table(good, good_path)
+        source, target = (good_path, bad_path) if as_target else (bad_path, good_path)
+        out = Path(tmp) / "run"
+        argv = ["train", "--source", str(source), "--target", str(target)]
+        argv += ["--features", "f1,f2", "--out", str(out), "--epochs", "1"]
+        argv += ["--batch-size", "100", "--hidden", "4", "--no-progress"]
+        result = CliRunner().invoke(main, argv)
+        assert result.exit_code in (0, 2), result.output
+        assert "Traceback" not in result.output
+        if result.exit_code == 2:
+            assert result.output.strip().splitlines()[-1].startswith("hepda: error:")
+            assert not out.exists()
+        else:
+            assert (out / "metrics.json").is_file()
