@@ -184,3 +184,16 @@ def test_seeds_and_numbers_out_of_range_are_named_together() -> None:
     assert "fold: expected a fold below n_folds = 3, got 5" in text
     assert "device" in text
     assert train_config_from_mapping({"seed": 2**32 - 1}).seed == 2**32 - 1
+
+
+def test_the_command_line_wins_over_any_spelling_in_the_file(tmp_path: Path) -> None:
+    from hepda.cli.train import resolve_config
+
+    path = tmp_path / "c.toml"
+    path.write_text('lr = 0.5\ndisc-mode = "all"\nbatch-size = 100\n')
+    config, _ = resolve_config(
+        str(path), {"learning_rate": 0.1, "disc_mode": "background"}
+    )
+    assert config.learning_rate == 0.1
+    assert config.disc_mode == "background"
+    assert config.batch_size == 100

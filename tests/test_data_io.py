@@ -584,3 +584,26 @@ def test_replacing_directory_swaps_on_success_and_keeps_the_old_on_failure(
     with replacing_directory(tmp_path / "fresh") as staging:
         (staging / "a").write_text("a")
     assert (tmp_path / "fresh" / "a").read_text() == "a"
+
+
+def test_replacing_directory_writes_through_a_link_with_the_usual_mode(
+    tmp_path: Path,
+) -> None:
+    import os
+    import stat
+
+    from hepda._atomic import replacing_directory
+
+    real = tmp_path / "scratch" / "bench"
+    real.mkdir(parents=True)
+    (real / "old.txt").write_text("old")
+    link = tmp_path / "bench"
+    link.symlink_to(real, target_is_directory=True)
+    with replacing_directory(link) as staging:
+        (staging / "new.txt").write_text("new")
+    assert link.is_symlink()  # the link stays, its target is replaced
+    assert sorted(p.name for p in real.iterdir()) == ["new.txt"]
+    assert sorted(p.name for p in real.parent.iterdir()) == ["bench"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(real.stat().st_mode) == 0o777 & ~umask

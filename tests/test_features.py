@@ -628,6 +628,7 @@ def test_jet_lists_of_unequal_length() -> None:
         ("met", pa.array([1.0, -0.5]), "'met' has 1 negative value"),
         ("jet_m", pa.array([[5.0], [-0.001]]), None),  # m^2 < 0 stored as -m
         ("label", pa.array([0, 7], pa.int64()), "'label' holds 7"),
+        ("label", pa.array([0, None], pa.int64()), "'label' is missing in 1 events"),
     ],
 )
 def test_bad_values_are_data_errors(

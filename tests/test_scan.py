@@ -514,6 +514,8 @@ def test_cli_reports_missing_out(samples: tuple[list[str], list[str]]) -> None:
         (["--folds", "500"], "validation events hold only label(s)"),
         (["--scheduler", "http://127.0.0.1:1"], "cannot reach the Dask scheduler"),
         (["--workers", "2", "--scheduler", "tcp://127.0.0.1:1"], "not both"),
+        (["--seeds", "4294967296,"], "seeds: expected integers from 0 to"),
+        (["--folds", "40"], "events that choose the best epoch have total weight 0"),
     ],
 )
 def test_cli_overwrite_with_a_bad_setting_keeps_the_earlier_scan(
@@ -564,11 +566,21 @@ def test_scan_summary_chooses_settings_on_their_mean_over_seeds() -> None:
         row(4, 0.5, 1, 1.2),
         row(5, 0.5, 2, float("nan"), diverged=True),
     ]
+    # lambda 2: the best mean, but on the one seed of three that did not diverge
+    rows += [
+        row(6, 2.0, 0, 3.0),
+        row(7, 2.0, 1, float("nan"), diverged=True),
+        row(8, 2.0, 2, float("nan"), diverged=True),
+    ]
     summary = dict(scan_summary(rows))
-    assert summary["members"] == "6" and summary["diverged"] == "1"
+    assert summary["members"] == "9" and summary["diverged"] == "3"
+    # only lambda 1 lost no seed
     best = summary["best significance (best epoch)"]
-    assert best.startswith("1.1 +- 0.14 over 2 seeds/folds: lambda 0.5")
-    assert summary["smallest background shift (KS)"].startswith("0.05 +- 0 over 2")
+    assert best.startswith("0.8 +- 1 over 3 seeds/folds: lambda 1")
+    # once every setting has lost a seed, each is ranked, with its losses named
+    rows[0]["diverged"] = True
+    best = dict(scan_summary(rows))["best significance (best epoch)"]
+    assert best.startswith("3 (one member), 2 of 3 diverged: lambda 2")
 
 
 def test_a_mistyped_scan_key_at_the_top_level_suggests_the_scan_key() -> None:

@@ -206,3 +206,31 @@ def test_validate_losses_against_sklearn(toy_files: tuple[Path, Path]) -> None:
         )
         assert row["auc_s1"] == pytest.approx(ref["auc_s1"], rel=1e-12)
         assert row["significance"] == pytest.approx(ref["significance"], rel=1e-9)
+
+
+def test_source_background_domain_loss_weighs_s2_without_labels(
+    toy_files: tuple[Path, Path],
+) -> None:
+    """Validation L_d takes S2's physical weights, as training does in this mode."""
+    config = TrainConfig(epochs=1, batch_size=300, disc_mode="source-background")
+    src = load_events([str(toy_files[0])])
+    tgt = load_events([str(toy_files[1])])
+    # signal with a tenth of the weight: balancing the classes would show
+    tgt.weight = np.where(tgt.label == 1, 0.1, 1.0) * tgt.weight
+    data = prepare_data(src, tgt, config)
+    trainer = Trainer(config, data, [Member(1.0, 0)])
+    trainer.train_epoch(0)
+    (row,) = trainer.validate(0)
+    s, t = data.source, data.target
+    vs, vt = s.val_index, t.val_index
+    w_s = s.weight_val[vs].double().numpy()
+    bkg_s = s.events.label[vs] == 0
+    w_t = t.events.weight[vt]  # every S2 event, its physical weight
+    w_dom = np.r_[w_s[bkg_s] / w_s[bkg_s].mean(), w_t / w_t.mean()]
+    dom = np.r_[np.zeros(bkg_s.sum()), np.ones(len(vt))]
+    with torch.no_grad():
+        zd_s = trainer.model.logits(s.x[vs])[1][0].double().numpy()[bkg_s]
+        zd_t = trainer.model.logits(t.x[vt])[1][0].double().numpy()
+    p_dom = 1 / (1 + np.exp(-np.r_[zd_s, zd_t]))
+    ref = log_loss(dom, p_dom, sample_weight=w_dom, normalize=False) / len(dom)
+    assert row["loss_domain"] == pytest.approx(ref, rel=1e-5)

@@ -74,9 +74,14 @@ def replacing_directory(path: str | os.PathLike[str]) -> Iterator[Path]:
     and ``path`` is left as it was: an earlier output survives a run that
     fails, and no half-written output appears.
     """
-    final = Path(path)
+    # Resolved: through a symbolic link the files land where it points, as
+    # they would if written into it, and "." gets a name.
+    final = Path(path).resolve()
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.new.", dir=final.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o777 & ~umask)  # as mkdir would make it, not mkdtemp's 0700
     try:
         yield tmp
     except BaseException:

@@ -109,6 +109,15 @@ def _external(name: str) -> str:
     return "lambda" if name == "lambda_" else name
 
 
+def override(data: dict[str, Any], key: str, value: Any) -> None:
+    """Set ``data[key] = value`` in place of any other spelling of the key
+    (``lr``, ``disc-mode``): the command line overrides a file however the
+    file spells the key."""
+    for other in [k for k in data if _internal(k) == _internal(key)]:
+        del data[other]
+    data[key] = value
+
+
 #: Keys that may also be spelt as their command-line option (``--lr``).
 _ALIASES = {"lr": "learning_rate"}
 

@@ -184,10 +184,22 @@ class RunResult:
 def run_config_dict(
     config: TrainConfig, source: Sequence[str], target: Sequence[str]
 ) -> dict[str, Any]:
-    """config.toml of a run: the inputs, then every key, the learning rate
-    resolved (left out, it would follow the optimizer's default)."""
-    resolved = {**config.to_dict(), "learning_rate": config.lr}
-    return {"source": list(source), "target": list(target), **resolved}
+    return {"source": list(source), "target": list(target), **config.to_dict()}
+
+
+def run_config_text(
+    config: TrainConfig, source: Sequence[str], target: Sequence[str]
+) -> str:
+    """config.toml of a run. A learning rate left to the optimizer's default
+    is not written as a key (the file may be reused with another optimizer),
+    but a comment says which rate that was."""
+    text = dump_toml(run_config_dict(config, source, target))
+    if config.learning_rate is None:
+        text = (
+            f"# learning_rate: not set, so {config.optimizer}'s default, "
+            f"{config.lr:g}\n" + text
+        )
+    return text
 
 
 def train_run(
@@ -220,9 +232,7 @@ def train_run(
     )
     if make_out_dir is not None:
         make_out_dir()
-    write_text(
-        out_dir / CONFIG_FILE, dump_toml(run_config_dict(config, source, target))
-    )
+    write_text(out_dir / CONFIG_FILE, run_config_text(config, source, target))
     if resume_state is not None:
         trainer.load_checkpoint(resume_state)
         log.info(
@@ -298,6 +308,8 @@ def resume_run(run_dir: Path, *, callbacks: Sequence[EpochCallback] = ()) -> Run
         if key != "epochs"
         and saved.replace(learning_rate=saved.lr).to_dict().get(key) != value
     )
+    if config.epochs < saved.epochs:
+        changed.append(f"epochs (lowered from {saved.epochs})")
     if changed:
         msg = (
             f"{str(run_dir / CONFIG_FILE)!r} differs from the run's checkpoint in "
@@ -305,12 +317,18 @@ def resume_run(run_dir: Path, *, callbacks: Sequence[EpochCallback] = ()) -> Run
             "epochs may be raised): restore those keys or train anew"
         )
         raise RunDirectoryError(msg)
-    finished = state["epoch"] >= config.epochs or not any(state["active"])
+    diverged = not any(state["active"])
+    finished = state["epoch"] >= config.epochs or diverged
     outputs = ("history.csv", "scores.parquet", "metrics.json")
     if finished and all((run_dir / name).is_file() for name in outputs):
+        how = (
+            "it diverged, so it cannot train further"
+            if diverged
+            else "raise epochs in its config.toml to train further"
+        )
         msg = (
             f"run {str(run_dir)!r} is already complete ({state['epoch']} epochs); "
-            "nothing to resume (raise epochs in its config.toml to train further)"
+            f"nothing to resume ({how})"
         )
         raise RunDirectoryError(msg)
     return train_run(

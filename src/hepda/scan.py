@@ -209,8 +209,10 @@ class ScanGrid:
                         f"{key}: expected one of {', '.join(allowed)}, got {v!r}"
                         f"{did_you_mean(str(v), allowed)}"
                     )
-        if any(s < 0 for s in self.seeds):
-            problems.append(f"seeds: expected integers >= 0, got {list(self.seeds)}")
+        if any(not 0 <= s < 2**32 for s in self.seeds):
+            problems.append(
+                f"seeds: expected integers from 0 to 4294967295, got {list(self.seeds)}"
+            )
         if isinstance(self.folds, bool) or not isinstance(self.folds, int):
             problems.append(f"folds: expected an integer, got {self.folds!r}")
         elif self.folds < 1:
@@ -648,6 +650,10 @@ def check_scan(
     _check_run_options(workers, scheduler)
     checked = set()
     for block in plan_scan(grid, base, stack):
+        # as run_block will read it
+        train_config_from_mapping(
+            block.config.to_dict(), origin=f"configuration of scan block {block.index}"
+        )
         settings = data_settings(block.config)
         if settings not in checked:
             split_domains(source, target, block.config)

@@ -176,6 +176,23 @@ def split_domains(
                     "signal (1) and background (0) are both needed"
                 )
                 raise DataError(msg)
+    # Each half of a validation part (one chooses the best epoch, the other
+    # measures it) needs signal and background of positive total weight.
+    for events, val, tune, role in (
+        (source, val_s, tune_s, "source"),
+        (target, val_t, tune_t, "target"),
+    ):
+        for half, purpose in ((tune, "choose"), (val & ~tune, "measure")):
+            for cls, name in ((1, "signal"), (0, "background")):
+                total = float(events.weight[half & (events.label == cls)].sum())
+                if not total > 0:
+                    msg = (
+                        f"{role} sample {events.origin}: the validation {name} "
+                        f"events that {purpose} the best epoch have total weight "
+                        f"{total:.4g}; it must be positive (use more events, "
+                        "another val_fraction, or fewer folds)"
+                    )
+                    raise DataError(msg)
     _, shown_t = domain_masks(config.disc_mode, source.label, target.label)
     if not (shown_t & ~val_t).any():
         msg = (
@@ -414,10 +431,16 @@ class Trainer:
         )
         self._shown_val_t = (torch.as_tensor(shown_vs), torch.as_tensor(shown_vt))
         n_shown_s, n_shown_t = int(shown_vs.sum()), int(shown_vt.sum())
+        # L_d weighs S2 as training does: without its labels in source-background.
+        w_dom_t = (
+            self._val_t.weight
+            if config.disc_mode == "source-background"
+            else w_vt.numpy()
+        )
         w_dom = np.concatenate(
             [
                 normalise_mean(w_vs.numpy()[shown_vs]),
-                normalise_mean(w_vt.numpy()[shown_vt]),
+                normalise_mean(np.asarray(w_dom_t, dtype=np.float64)[shown_vt]),
             ]
         )
         self._domain_targets = (

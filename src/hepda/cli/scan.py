@@ -19,7 +19,12 @@ from hepda.cli._common import (
     shared_options,
 )
 from hepda.cli.train import _OPTION_KEYS, _features_value
-from hepda.config import TrainConfig, read_toml, train_config_from_mapping
+from hepda.config import (
+    TrainConfig,
+    override,
+    read_toml,
+    train_config_from_mapping,
+)
 from hepda.errors import ConfigError, did_you_mean
 from hepda.scan import ScanGrid, parse_lambdas, parse_seeds
 
@@ -223,8 +228,19 @@ def scan_summary(rows: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
         ("best_auc_s2", "best AUC on S2 (best epoch)", True),
         ("bias_ks", "smallest background shift (KS)", False),
     )
+    diverged = {
+        setting: sum(bool(r.get("diverged")) for r in members)
+        for setting, members in groups.items()
+    }
+    # A setting some of whose seeds diverged is chosen only if all settings
+    # lost some: its mean would rest on the seeds that happened to survive.
+    stable = {s for s, k in diverged.items() if k == 0} or set(groups)
     for key, label, highest in choices:
-        scored = [(stats(members, key), setting) for setting, members in groups.items()]
+        scored = [
+            (stats(members, key), setting)
+            for setting, members in groups.items()
+            if setting in stable
+        ]
         scored = [(st, setting) for st, setting in scored if st[2] > 0]
         if not scored:
             continue
@@ -233,6 +249,9 @@ def scan_summary(rows: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
         )
         lam, hidden, mode, optimizer = setting
         spread = f" +- {std:.2g} over {n} seeds/folds" if n > 1 else " (one member)"
+        lost = diverged[setting]
+        if lost:
+            spread += f", {lost} of {len(groups[setting])} diverged"
         out.append(
             (
                 label,
@@ -255,7 +274,7 @@ def resolve_scan_config(
         value = options.get(option)
         if value is None:
             continue
-        train[key] = _features_value(value) if option == "features" else value
+        override(train, key, _features_value(value) if option == "features" else value)
 
     # Grid options replace the file's values of the same key.
     if grid_options["lambdas"] is not None:

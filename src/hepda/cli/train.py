@@ -15,7 +15,12 @@ from hepda.cli._common import (
     prepare_out_dir,
     shared_options,
 )
-from hepda.config import TrainConfig, read_toml, train_config_from_mapping
+from hepda.config import (
+    TrainConfig,
+    override,
+    read_toml,
+    train_config_from_mapping,
+)
 from hepda.errors import ConfigError, TrainingDiverged
 
 # option name -> configuration key; options left unset keep the file's or default value
@@ -74,7 +79,7 @@ def resolve_config(
             from hepda.cli._common import parse_int_list
 
             value = list(parse_int_list(value, "--hidden"))
-        data[key] = value
+        override(data, key, value)
     origin = (
         f"configuration file {config_file!r} and options" if config_file else "options"
     )
@@ -137,8 +142,10 @@ def summary_rows(metrics: dict[str, Any]) -> list[tuple[str, str]]:
     return rows
 
 
-def _interrupted(run_dir: Path) -> None:
-    if (run_dir / "checkpoint.pt").is_file():
+def _interrupted(run_dir: Path, *, started: bool = True) -> None:
+    """Say what an interrupted run left; ``started``: whether it had begun to
+    write ``run_dir`` (an earlier run there is not this one's to resume)."""
+    if started and (run_dir / "checkpoint.pt").is_file():
         text = (
             "hepda: interrupted; the last finished epoch is saved in "
             f"{run_dir}/checkpoint.pt. "
@@ -149,6 +156,8 @@ def _interrupted(run_dir: Path) -> None:
             "hepda: interrupted before the first epoch ended; nothing was saved "
             "to resume: start the run again"
         )
+        if not started and (run_dir / "config.toml").is_file():
+            text += f" ({run_dir} still holds the earlier run)"
     click.echo(text, err=True)
     sys.exit(130)
 
@@ -226,6 +235,7 @@ def command(
         given = [k for k, v in options.items() if v is not None]
         given += [n for n, v in (("--source", source), ("--target", target)) if v]
         given += ["--out"] if out is not None else []
+        given += ["--overwrite"] if overwrite else []
         if given or config_file:
             msg = (
                 "--resume continues a run with its own configuration and directory; "
@@ -261,6 +271,12 @@ def command(
     check_out_dir(out, overwrite, marker="config.toml")
     prepared = load_and_prepare(sources, targets, config)
 
+    started: list[bool] = []  # whether this run has taken over --out
+
+    def make_out_dir() -> None:
+        prepare_out_dir(out, overwrite, marker="config.toml")
+        started.append(True)
+
     bar = progress_callback(config.epochs, not no_progress)
     try:
         result = train_run(
@@ -270,11 +286,11 @@ def command(
             out,
             callbacks=[bar],
             prepared=prepared,
-            make_out_dir=lambda: prepare_out_dir(out, overwrite, marker="config.toml"),
+            make_out_dir=make_out_dir,
         )
     except KeyboardInterrupt:
         bar.close()
-        _interrupted(out)
+        _interrupted(out, started=bool(started))
     except TrainingDiverged as exc:
         bar.close()
         _diverged_summary(exc, out)

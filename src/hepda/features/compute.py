@@ -155,11 +155,20 @@ def _carried(table: pa.Table) -> dict[str, pa.ChunkedArray | pa.Array]:
                 )
                 raise DataError(msg) from None
             if name == "label":
-                values = out[name].to_numpy()
+                labels = out[name]
+                if labels.null_count:
+                    first = int(np.argmax(labels.is_null().to_numpy()))
+                    msg = (
+                        f"column 'label' is missing in {labels.null_count} events "
+                        f"(first: event {first}); give every event 1 (signal) or "
+                        "0 (background)"
+                    )
+                    raise DataError(msg)
+                values = labels.to_numpy()
                 bad = (values != 0) & (values != 1)
                 if bad.any():
                     msg = (
-                        f"column 'label' holds {int(values[bad][0])} (first in "
+                        f"column 'label' holds {values[bad][0].item()!r} (first in "
                         f"event {int(np.argmax(bad))}); it must be 1 (signal) or "
                         "0 (background)"
                     )
