@@ -26,6 +26,7 @@ VALUES = st.one_of(
     st.none(),
     st.booleans(),
     st.integers(-5, 10),
+    st.integers(-(2**70), 2**70),
     st.floats(allow_nan=True, allow_infinity=True),
     st.text(max_size=12),
     st.sampled_from(

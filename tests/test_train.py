@@ -12,7 +12,7 @@ import torch
 
 from hepda.config import TrainConfig
 from hepda.data.events import EventTable, load_events
-from hepda.errors import TrainingDiverged
+from hepda.errors import DataError, TrainingDiverged
 from hepda.model import BatchTargets
 from hepda.runs import train_run
 from hepda.train import (
@@ -375,3 +375,19 @@ def test_training_weights_balance_the_classes_and_keep_negative_weights(
         np.testing.assert_allclose(w / phys, w[0] / phys[0])
         assert w[signal].sum() < 0.05 * w[~signal].sum()
     assert (w[phys < 0] < 0).all()  # negative weights stay negative
+
+
+def test_features_that_never_vary_are_named() -> None:
+    rng = np.random.default_rng(8)
+    flat = EventTable(
+        features=np.zeros((600, 3), dtype=np.float32),
+        feature_names=("a", "b", "c"),
+        label=np.arange(600) % 2,
+        weight=np.ones(600),
+        event_number=np.arange(600),
+    )
+    good = _table_with(rng, 600, np.ones(600))
+    with pytest.raises(DataError, match=r"source sample .*every feature holds one"):
+        prepare_data(flat, good, TrainConfig())
+    with pytest.raises(DataError, match=r"target sample .*\(a, b, c\)"):
+        prepare_data(good, flat, TrainConfig())

@@ -164,6 +164,16 @@ def split_domains(
     with it before anything is written.
     """
     check_same_features(source, target)
+    for events, role in ((source, "source"), (target, "target")):
+        x = events.features
+        if len(x) and bool((x.max(axis=0) == x.min(axis=0)).all()):
+            msg = (
+                f"{role} sample {events.origin}: every feature holds one value "
+                f"for all events ({', '.join(events.feature_names[:5])}"
+                f"{', ...' if x.shape[1] > 5 else ''}), so no event can be told "
+                "from another; check the feature columns or --features"
+            )
+            raise DataError(msg)
     val_s, tune_s = _split(source, "source", 0, config)
     val_t, tune_t = _split(target, "target", 1, config)
     for events, val, role in ((source, val_s, "source"), (target, val_t, "target")):
