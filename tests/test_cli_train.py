@@ -742,7 +742,31 @@ def test_resume_reports_a_damaged_config_and_other_options(
     for extra in (["--out", str(tmp_path / "x")], ["--overwrite"]):
         result = CliRunner().invoke(main, ["train", "--resume", str(run), *extra])
         assert result.exit_code == 2 and "give no other options" in result.output
-    # epochs may be raised, not lowered
+    # epochs may not go below the epochs already trained
     (run / "config.toml").write_text(config.replace("epochs = 4", "epochs = 2"))
     code, output = _resume(run)
-    assert code == 2 and "epochs (lowered from 4)" in output
+    assert code == 2 and "epochs (below the 4 already trained)" in output
+
+
+def test_out_as_the_working_directory_or_a_link(
+    run_dir: Path,
+    toy_files: tuple[Path, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import shutil
+
+    earlier = tmp_path / "scratch" / "run"
+    shutil.copytree(run_dir, earlier)
+    monkeypatch.chdir(earlier)
+    code, output = _train(toy_files, Path("."), "--overwrite")
+    assert code == 2 and "is the working directory or holds it" in output
+    assert (earlier / "checkpoint.pt").is_file()
+    monkeypatch.chdir(tmp_path)
+    link = tmp_path / "run-link"
+    link.symlink_to(earlier, target_is_directory=True)
+    code, output = _train(toy_files, link, "--overwrite", "--epochs", "1")
+    assert code == 0, output
+    assert link.is_symlink() and (earlier / "metrics.json").is_file()
+    with (earlier / "history.csv").open() as fh:
+        assert [int(r["epoch"]) for r in csv.DictReader(fh)] == [1]

@@ -78,10 +78,10 @@ def replacing_directory(path: str | os.PathLike[str]) -> Iterator[Path]:
     # they would if written into it, and "." gets a name.
     final = Path(path).resolve()
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.new.", dir=final.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    tmp.chmod(0o777 & ~umask)  # as mkdir would make it, not mkdtemp's 0700
+    # mkdir, not mkdtemp: the mode follows the umask and a shared group
+    # directory's setgid bit is inherited, as for a directory made in place.
+    tmp = final.with_name(f".{final.name}.new.{uuid.uuid4().hex[:12]}")
+    tmp.mkdir()
     try:
         yield tmp
     except BaseException:

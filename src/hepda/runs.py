@@ -308,13 +308,14 @@ def resume_run(run_dir: Path, *, callbacks: Sequence[EpochCallback] = ()) -> Run
         if key != "epochs"
         and saved.replace(learning_rate=saved.lr).to_dict().get(key) != value
     )
-    if config.epochs < saved.epochs:
-        changed.append(f"epochs (lowered from {saved.epochs})")
+    if config.epochs < state["epoch"]:
+        changed.append(f"epochs (below the {state['epoch']} already trained)")
     if changed:
         msg = (
             f"{str(run_dir / CONFIG_FILE)!r} differs from the run's checkpoint in "
             f"{', '.join(changed)}; a resumed run keeps its configuration (only "
-            "epochs may be raised): restore those keys or train anew"
+            "epochs may change, not below the epochs trained): restore those keys "
+            "or train anew"
         )
         raise RunDirectoryError(msg)
     diverged = not any(state["active"])

@@ -35,7 +35,9 @@ def prepare_out_dir(path: Path, overwrite: bool, marker: str) -> None:
     See :func:`check_out_dir`.
     """
     if check_out_dir(path, overwrite, marker):
-        shutil.rmtree(path)
+        target = path.resolve()  # through a link: replace what it points at
+        shutil.rmtree(target)
+        target.mkdir(parents=True)
     path.mkdir(parents=True, exist_ok=True)
 
 
@@ -48,6 +50,13 @@ def check_out_dir(path: Path, overwrite: bool, marker: str) -> bool:
     """
     if path.exists() and not path.is_dir():
         msg = f"--out {str(path)!r} is a file; give a directory path"
+        raise RunDirectoryError(msg)
+    here = Path.cwd().resolve()
+    if path.resolve() == here or path.resolve() in here.parents:
+        msg = (
+            f"--out {str(path)!r} is the working directory or holds it; an output "
+            "directory is replaced as a whole: give a directory below it"
+        )
         raise RunDirectoryError(msg)
     if path.is_dir() and any(path.iterdir()):
         if not overwrite:

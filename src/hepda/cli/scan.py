@@ -232,18 +232,17 @@ def scan_summary(rows: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
         setting: sum(bool(r.get("diverged")) for r in members)
         for setting, members in groups.items()
     }
-    # A setting some of whose seeds diverged is chosen only if all settings
-    # lost some: its mean would rest on the seeds that happened to survive.
-    stable = {s for s, k in diverged.items() if k == 0} or set(groups)
     for key, label, highest in choices:
-        scored = [
-            (stats(members, key), setting)
-            for setting, members in groups.items()
-            if setting in stable
-        ]
+        scored = [(stats(members, key), setting) for setting, members in groups.items()]
         scored = [(st, setting) for st, setting in scored if st[2] > 0]
         if not scored:
             continue
+        # Only the settings that lost the smallest share of their seeds to
+        # divergence compete: a mean over the seeds that happened to survive
+        # would flatter a setting that lost more.
+        share = {s: diverged[s] / len(groups[s]) for _, s in scored}
+        least = min(share.values())
+        scored = [(st, s) for st, s in scored if share[s] == least]
         (mean, std, n), setting = (max if highest else min)(
             scored, key=lambda item: item[0][0]
         )

@@ -127,7 +127,7 @@ def command(
     tables (each half of the signal plus one background) and a one-page
     plot of all 41 input variables. Samples are cached by configuration.
     """
-    from hepda.errors import ConfigError, RunDirectoryError
+    from hepda.errors import ConfigError
     from hepda.simulate import BTagEfficiencies, SimulationConfig, build_benchmark
     from hepda.simulate.benchmark import SUMMARY_FILE
 
@@ -156,13 +156,6 @@ def command(
     # the tables are then written to a directory beside --out that replaces
     # it only when all is written, so an earlier output survives a failure.
     check_out_dir(out, overwrite, SUMMARY_FILE)
-    here = Path.cwd().resolve()
-    if out.resolve() == here or out.resolve() in here.parents:
-        msg = (
-            f"--out {str(out)!r} is the working directory or holds it; "
-            "the benchmark replaces --out as a whole: give a directory below it"
-        )
-        raise RunDirectoryError(msg)
     client = None
     if scheduler is not None:
         client, _ = connect(scheduler, "run simulation chunks on a Dask cluster")
