@@ -592,3 +592,33 @@ def test_a_mistyped_scan_key_at_the_top_level_suggests_the_scan_key() -> None:
         ConfigError, match=r"lamdas: unknown key \(did you mean 'lambdas'"
     ):
         scan_config_from_mapping({"lamdas": [0.0, 1.0]})
+
+
+def test_check_scan_finds_weights_the_losses_cannot_balance() -> None:
+    from hepda.data.events import EventTable
+    from hepda.errors import DataError
+    from hepda.scan import check_scan
+
+    rng = np.random.default_rng(2)
+    n = 600
+    label = (np.arange(n) % 2).astype(np.int8)
+
+    def table(weight: np.ndarray) -> EventTable:
+        return EventTable(
+            features=rng.normal(size=(n, 3)).astype(np.float32),
+            feature_names=("a", "b", "c"),
+            label=label,
+            weight=weight,
+            event_number=np.arange(n),
+        )
+
+    good = table(np.ones(n))
+    # validation (event_number % 3 == 0) fine, training background weights
+    # summing below zero: only balancing the training classes fails
+    validation = np.arange(n) % 3 == 0
+    negative = table(np.where((label == 0) & ~validation, -1.0, 1.0))
+    base = BASE.replace(split="event_number", n_folds=3, fold=0)
+    grid = ScanGrid(lambdas=(0.0,))
+    check_scan(good, good, grid, base)  # nothing to find
+    with pytest.raises(DataError, match="class balancing needs a positive sum"):
+        check_scan(negative, good, grid, base)

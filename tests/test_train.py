@@ -138,7 +138,11 @@ def test_source_background_training_never_reads_target_labels(
     """With S2's labels shuffled, source-background trains the same weights
     (only the validation metrics on S2, which need labels, change); the
     background mode, which selects S2 events by label, does not."""
-    config = TrainConfig(epochs=2, batch_size=300, disc_mode=mode)  # type: ignore[arg-type]
+    config = TrainConfig(
+        epochs=2,
+        batch_size=300,
+        disc_mode=mode,  # type: ignore[arg-type]
+    )
     src = load_events([str(toy_files[0])])
     tgt = load_events([str(toy_files[1])])
     shuffled = dataclasses.replace(
@@ -362,7 +366,8 @@ def test_training_weights_balance_the_classes_and_keep_negative_weights(
     weight[np.arange(n) % 2 == 1] *= 0.01  # signal (odd rows) with tiny weights
     src = _table_with(rng, n, weight)
     tgt = _table_with(rng, n, np.ones(n))
-    data = prepare_data(src, tgt, TrainConfig(class_weights=mode))  # type: ignore[arg-type]
+    config = TrainConfig(class_weights=mode)  # type: ignore[arg-type]
+    data = prepare_data(src, tgt, config)
     train = ~data.source.val
     w = data.source.weight_train.numpy()[train]
     phys, signal = weight[train], src.label[train] == 1

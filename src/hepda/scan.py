@@ -644,8 +644,9 @@ def check_scan(
 ) -> None:
     """Everything :func:`run_scan` would find wrong before its first block,
     found without training: the run options, the blocks, and the split of
-    every fold. ``hepda scan`` calls it before it replaces an earlier scan."""
-    from hepda.train import data_settings, split_domains
+    every fold and its loss weights. ``hepda scan`` calls it before it
+    replaces an earlier scan."""
+    from hepda.train import data_settings, loss_weights, split_domains
 
     _check_run_options(workers, scheduler)
     checked = set()
@@ -656,7 +657,9 @@ def check_scan(
         )
         settings = data_settings(block.config)
         if settings not in checked:
-            split_domains(source, target, block.config)
+            (val_s, _), (val_t, _) = split_domains(source, target, block.config)
+            loss_weights(source, val_s, "source", block.config)
+            loss_weights(target, val_t, "target", block.config)
             checked.add(settings)
 
 

@@ -215,6 +215,31 @@ def split_domains(
     return (val_s, tune_s), (val_t, tune_t)
 
 
+def loss_weights(
+    events: EventTable, val: np.ndarray, role: str, config: TrainConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """The weights the losses give the training and the validation events
+    (each 0 elsewhere); see :func:`~hepda.data.prepare.training_weights`."""
+    w_train = np.zeros(len(events))
+    w_val = np.zeros(len(events))
+    # With source-background, S2 stands for data: training must not read
+    # its labels, so its events keep their physical weights, unbalanced.
+    blind = role == "target" and config.disc_mode == "source-background"
+    w_train[~val] = training_weights(
+        events.label[~val],
+        events.weight[~val],
+        "raw" if blind else config.class_weights,
+        f"{role} {events.origin}",
+    )
+    w_val[val] = training_weights(
+        events.label[val],
+        events.weight[val],
+        config.class_weights,
+        f"{role} {events.origin}",
+    )
+    return w_train, w_val
+
+
 def prepare_data(
     source: EventTable, target: EventTable, config: TrainConfig
 ) -> PreparedData:
@@ -229,23 +254,7 @@ def prepare_data(
     def to_device(
         events: EventTable, val: np.ndarray, tune: np.ndarray, role: str
     ) -> DomainData:
-        w_train = np.zeros(len(events))
-        w_val = np.zeros(len(events))
-        # With source-background, S2 stands for data: training must not read
-        # its labels, so its events keep their physical weights, unbalanced.
-        blind = role == "target" and config.disc_mode == "source-background"
-        w_train[~val] = training_weights(
-            events.label[~val],
-            events.weight[~val],
-            "raw" if blind else config.class_weights,
-            f"{role} {events.origin}",
-        )
-        w_val[val] = training_weights(
-            events.label[val],
-            events.weight[val],
-            config.class_weights,
-            f"{role} {events.origin}",
-        )
+        w_train, w_val = loss_weights(events, val, role, config)
         n, n_features = events.features.shape
         rows = torch.empty(n, n_features + 2, dtype=dtype, device=device)
         rows[:, :n_features] = torch.as_tensor(standardizer.transform(events.features))
@@ -370,13 +379,7 @@ class Trainer:
             config.disc_mode, src.events.label, tgt.events.label
         )
         train_s = src.train_index
-        pool_t = np.flatnonzero(shown_t & ~tgt.val)
-        if len(pool_t) == 0:
-            msg = (
-                f"target sample {tgt.events.origin}: no training events "
-                f"for disc_mode {config.disc_mode!r}"
-            )
-            raise DataError(msg)
+        pool_t = np.flatnonzero(shown_t & ~tgt.val)  # not empty: split_domains
         # Domain weights: each pool's training weights normalised to mean 1,
         # so that neither domain dominates L_d; a factor per domain (None
         # where normalise_mean falls back to unit weights).

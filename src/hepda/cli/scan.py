@@ -413,7 +413,7 @@ def command(
 ) -> None:
     """Train a grid of DANNs (lambda, widths, modes, optimizers, seeds, folds)."""
     from hepda._dask import connect
-    from hepda.runs import load_and_prepare
+    from hepda.runs import load_domains
     from hepda.scan import DEFAULT_STACK, check_scan, run_scan
 
     grid_options = {
@@ -435,18 +435,12 @@ def command(
     # inputs, the run options, every fold's split, and the Dask scheduler.
     # The blocks read the inputs again where they run (here, in workers, on Dask).
     check_out_dir(out, overwrite, marker="scan.toml")
-    _, data = load_and_prepare(sources, targets, base)
+    src, tgt = load_domains(sources, targets, base)
     scheduler_value = extra.get("scheduler")
     check_scan(
-        data.source.events,
-        data.target.events,
-        grid,
-        base,
-        workers=workers,
-        scheduler=scheduler_value,
-        stack=stack,
+        src, tgt, grid, base, workers=workers, scheduler=scheduler_value, stack=stack
     )
-    del data
+    del src, tgt
     client = None
     if scheduler_value is not None:
         client, _ = connect(scheduler_value, "send scan blocks to a Dask cluster")

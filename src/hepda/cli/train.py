@@ -265,9 +265,8 @@ def command(
 
     config, extra = resolve_config(config_file, options)
     sources, targets, out = inputs_and_out(source, target, out, extra)
-    # Read and check the inputs before anything is created or replaced on disk.
     # An earlier run is replaced only once this one can start: the inputs
-    # are read and checked and the model is built first.
+    # are read and checked and the model is built first (make_out_dir).
     check_out_dir(out, overwrite, marker="config.toml")
     prepared = load_and_prepare(sources, targets, config)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -213,7 +214,7 @@ def _resolve_features(
             "name at least one column, or use 'tth41'"
         )
         raise DataError(msg)
-    repeated = sorted({n for n in names if names.count(n) > 1})
+    repeated = sorted(n for n, count in Counter(names).items() if count > 1)
     if repeated:
         msg = f"features {repeated!r} are listed more than once; list each feature once"
         raise DataError(msg)
@@ -237,7 +238,7 @@ def _check_schema(
     """Raise for missing columns, or (``types``) columns of the wrong type."""
     names = info.schema.names
     where = f"{role} file {info.display}"
-    repeated = sorted({n for n in names if names.count(n) > 1})
+    repeated = sorted(n for n, count in Counter(names).items() if count > 1)
     if repeated:
         msg = (
             f"{where} has {len(repeated)} column name(s) more than once: "
@@ -257,9 +258,10 @@ def _check_schema(
         raise DataError(msg)
     missing = [f for f in features if f not in names]
     if missing:
-        parts = [f"{m!r}{nearest_names(m, names)}" for m in missing]
+        hints = [nearest_names(m, names) for m in missing]
+        parts = [f"{m!r}{hint}" for m, hint in zip(missing, hints, strict=True)]
         listing = ""
-        if not any(nearest_names(m, names) for m in missing):  # no hint: show all
+        if not any(hints):  # no near name: show the columns there are
             shown = ", ".join(repr(n) for n in names[:20])
             listing = f" (its columns are {shown}{', ...' if len(names) > 20 else ''})"
         msg = (
